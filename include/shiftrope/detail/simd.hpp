@@ -1,0 +1,216 @@
+// shiftrope/detail/simd.hpp - the only door to xsimd (and to the few x86
+// intrinsics that xsimd 8.1 lacks: f16/bf16 -> float conversions).
+//
+// Vocabulary: vec<Acc> (a full register of float or double, the width chosen
+// at compile time by the consumer's flags), load_as / store_as between any
+// storage type and a register, and row primitives (dot, axpy, scale, max,
+// convert) with scalar tails. Nothing outside this header names xsimd.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <xsimd/xsimd.hpp>
+
+#if defined(__AVX512F__) || defined(__F16C__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "../numeric.hpp"
+
+namespace shiftrope::detail::simd {
+
+/// A full SIMD register of Acc (float or double).
+template <class Acc>
+using vec = xsimd::batch<Acc>;
+
+/// Lanes of vec<Acc>.
+template <class Acc>
+inline constexpr std::size_t lanes = vec<Acc>::size;
+
+/// The widest alignment any register here needs (for scratch buffers).
+inline constexpr std::size_t max_align = 64;
+
+namespace impl {
+
+// Half and bfloat16 rows converted element by element into a float buffer:
+// the portable path (no F16C / AVX-512) and the path for double registers.
+template <class Acc, class T>
+inline vec<Acc> load_scalar(const T* p, std::size_t n) noexcept {
+  alignas(max_align) Acc buf[lanes<Acc>] = {};
+  for (std::size_t i = 0; i < n; ++i) buf[i] = convert<Acc>(p[i]);
+  return vec<Acc>::load_aligned(buf);
+}
+
+}  // namespace impl
+
+/// Loads lanes<Acc> consecutive elements of storage type T as a register of
+/// Acc. f16/bf16 convert to float first (exactly), so no native half
+/// arithmetic is needed.
+template <class Acc, class T>
+inline vec<Acc> load_as(const T* p) noexcept {
+  static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    return vec<Acc>::load_unaligned(p);
+  } else if constexpr (std::is_same_v<Acc, float> && std::is_same_v<T, bf16>) {
+#if defined(__AVX512F__)
+    if constexpr (lanes<float> == 16) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      return vec<float>(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (lanes<float> == 8) {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      return vec<float>(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+    }
+#endif
+    return impl::load_scalar<Acc>(p, lanes<Acc>);
+  } else if constexpr (std::is_same_v<Acc, float> && std::is_same_v<T, f16>) {
+#if defined(__AVX512F__)
+    if constexpr (lanes<float> == 16) {
+      return vec<float>(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+    }
+#endif
+#if defined(__F16C__) && defined(__AVX__)
+    if constexpr (lanes<float> == 8) {
+      return vec<float>(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+    }
+#endif
+    return impl::load_scalar<Acc>(p, lanes<Acc>);
+  } else {
+    return impl::load_scalar<Acc>(p, lanes<Acc>);
+  }
+}
+
+/// Loads n < lanes<Acc> elements (a tail); the other lanes are zero.
+template <class Acc, class T>
+inline vec<Acc> load_partial_as(const T* p, std::size_t n) noexcept {
+  return impl::load_scalar<Acc>(p, n);
+}
+
+/// Stores a register to lanes<Acc> elements of storage type T (rounding to
+/// nearest even for f16/bf16).
+template <class T, class Acc>
+inline void store_as(T* p, const vec<Acc>& v) noexcept {
+  if constexpr (std::is_same_v<T, Acc>) {
+    v.store_unaligned(p);
+  } else {
+    alignas(max_align) Acc buf[lanes<Acc>];
+    v.store_aligned(buf);
+    for (std::size_t i = 0; i < lanes<Acc>; ++i) p[i] = convert<T>(buf[i]);
+  }
+}
+
+/// Stores the first n lanes of a register.
+template <class T, class Acc>
+inline void store_partial_as(T* p, const vec<Acc>& v, std::size_t n) noexcept {
+  alignas(max_align) Acc buf[lanes<Acc>];
+  v.store_aligned(buf);
+  for (std::size_t i = 0; i < n; ++i) p[i] = convert<T>(buf[i]);
+}
+
+/// a * b + c, fused where the target has FMA.
+template <class Acc>
+inline vec<Acc> fma(const vec<Acc>& a, const vec<Acc>& b, const vec<Acc>& c) noexcept {
+  return xsimd::fma(a, b, c);
+}
+
+/// Sum of the lanes.
+template <class Acc>
+inline Acc hsum(const vec<Acc>& v) noexcept {
+  return xsimd::hadd(v);
+}
+
+/// Largest lane.
+template <class Acc>
+inline Acc hmax(const vec<Acc>& v) noexcept {
+  alignas(max_align) Acc buf[lanes<Acc>];
+  v.store_aligned(buf);
+  Acc m = buf[0];
+  for (std::size_t i = 1; i < lanes<Acc>; ++i) m = std::max(m, buf[i]);
+  return m;
+}
+
+/// Lane-wise maximum.
+template <class Acc>
+inline vec<Acc> max(const vec<Acc>& a, const vec<Acc>& b) noexcept {
+  return xsimd::max(a, b);
+}
+
+/// Lane-wise e^x (vectorised; float underflows to 0 below about -88.4).
+template <class Acc>
+inline vec<Acc> exp(const vec<Acc>& x) noexcept {
+  return xsimd::exp(x);
+}
+
+/// sum_i x[i] * y[i]; x in compute type, y in any storage type.
+template <class Acc, class T>
+inline Acc dot(const Acc* x, const T* y, std::size_t n) noexcept {
+  constexpr std::size_t w = lanes<Acc>;
+  vec<Acc> a0(Acc(0)), a1(Acc(0)), a2(Acc(0)), a3(Acc(0));
+  std::size_t i = 0;
+  for (; i + 4 * w <= n; i += 4 * w) {
+    a0 = fma(vec<Acc>::load_unaligned(x + i), load_as<Acc>(y + i), a0);
+    a1 = fma(vec<Acc>::load_unaligned(x + i + w), load_as<Acc>(y + i + w), a1);
+    a2 = fma(vec<Acc>::load_unaligned(x + i + 2 * w), load_as<Acc>(y + i + 2 * w), a2);
+    a3 = fma(vec<Acc>::load_unaligned(x + i + 3 * w), load_as<Acc>(y + i + 3 * w), a3);
+  }
+  for (; i + w <= n; i += w) a0 = fma(vec<Acc>::load_unaligned(x + i), load_as<Acc>(y + i), a0);
+  Acc s = hsum((a0 + a1) + (a2 + a3));
+  for (; i < n; ++i) s += x[i] * convert<Acc>(y[i]);
+  return s;
+}
+
+/// y[i] += a * x[i]; x in any storage type, y in compute type.
+template <class Acc, class T>
+inline void axpy(Acc a, const T* x, Acc* y, std::size_t n) noexcept {
+  constexpr std::size_t w = lanes<Acc>;
+  const vec<Acc> va(a);
+  std::size_t i = 0;
+  for (; i + w <= n; i += w)
+    fma(va, load_as<Acc>(x + i), vec<Acc>::load_unaligned(y + i)).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] += a * convert<Acc>(x[i]);
+}
+
+/// y[i] *= a.
+template <class Acc>
+inline void scale(Acc* y, Acc a, std::size_t n) noexcept {
+  constexpr std::size_t w = lanes<Acc>;
+  const vec<Acc> va(a);
+  std::size_t i = 0;
+  for (; i + w <= n; i += w) (vec<Acc>::load_unaligned(y + i) * va).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] *= a;
+}
+
+/// Largest element of x[0..n), n >= 1.
+template <class Acc>
+inline Acc max_value(const Acc* x, std::size_t n) noexcept {
+  constexpr std::size_t w = lanes<Acc>;
+  std::size_t i = 0;
+  Acc m = x[0];
+  if (n >= w) {
+    vec<Acc> vm = vec<Acc>::load_unaligned(x);
+    for (i = w; i + w <= n; i += w) vm = max(vm, vec<Acc>::load_unaligned(x + i));
+    m = hmax(vm);
+  }
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+
+/// dst[i] = src[i] converted between any storage and compute types.
+template <class To, class From>
+inline void convert_row(const From* src, To* dst, std::size_t n) noexcept {
+  if constexpr (is_compute_type_v<To>) {
+    constexpr std::size_t w = lanes<To>;
+    std::size_t i = 0;
+    for (; i + w <= n; i += w) load_as<To>(src + i).store_unaligned(dst + i);
+    for (; i < n; ++i) dst[i] = convert<To>(src[i]);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) dst[i] = convert<To>(src[i]);
+  }
+}
+
+}  // namespace shiftrope::detail::simd
