@@ -213,4 +213,38 @@ inline void convert_row(const From* src, To* dst, std::size_t n) noexcept {
   }
 }
 
+/// Rotation in planes (a[i], b[i]), i in [0, n):
+/// (a, b) -> (a cos - b sin, b cos + a sin). The half-split RoPE pairing:
+/// a = x, b = x + rotary_dim/2.
+template <class T>
+inline void rotate_half_split(T* a, T* b, const T* cos, const T* sin, std::size_t n) noexcept {
+  static_assert(is_compute_type_v<T>, "rotation happens in float or double");
+  constexpr std::size_t w = lanes<T>;
+  std::size_t i = 0;
+  for (; i + w <= n; i += w) {
+    const vec<T> va = vec<T>::load_unaligned(a + i), vb = vec<T>::load_unaligned(b + i);
+    const vec<T> c = vec<T>::load_unaligned(cos + i), s = vec<T>::load_unaligned(sin + i);
+    fma(va, c, -(vb * s)).store_unaligned(a + i);
+    fma(vb, c, va * s).store_unaligned(b + i);
+  }
+  for (; i < n; ++i) {
+    const T x0 = a[i], x1 = b[i];
+    a[i] = x0 * cos[i] - x1 * sin[i];
+    b[i] = x1 * cos[i] + x0 * sin[i];
+  }
+}
+
+/// Rotation in adjacent planes (x[2i], x[2i+1]), i in [0, n): the interleaved
+/// RoPE pairing. xsimd 8.1 has no portable lane swap, so this is written as
+/// the plain complex product, which g++/clang vectorise at -O2 and above.
+template <class T>
+inline void rotate_interleaved(T* x, const T* cos, const T* sin, std::size_t n) noexcept {
+  static_assert(is_compute_type_v<T>, "rotation happens in float or double");
+  for (std::size_t i = 0; i < n; ++i) {
+    const T x0 = x[2 * i], x1 = x[2 * i + 1];
+    x[2 * i] = x0 * cos[i] - x1 * sin[i];
+    x[2 * i + 1] = x1 * cos[i] + x0 * sin[i];
+  }
+}
+
 }  // namespace shiftrope::detail::simd

@@ -1,0 +1,202 @@
+// shiftrope/position_map.hpp - training-free position remappings (plain
+// scalar math, no SIMD, no threads).
+//
+// A remap turns the relative distance d = m - n between a query at position m
+// and a key at position n (causal: n <= m) into the position the score sees.
+//
+//   identity_remap:  f(d) = d                         (plain RoPE)
+//   string_remap:    f(d) = d           if d < S      (STRING, An et al. 2025)
+//                    f(d) = d - S + W   if d >= S
+//
+// Keys are rotated once, at their own position n, when they enter the KV
+// cache. A remap whose f(d) = p - n for a query position p that is constant
+// over a run of keys can therefore be applied by rotating the *query* at p:
+// this is the "segment form" the attention kernel consumes. STRING has two
+// segments per query row: keys [0, m-S] seen from a query rotated at m-S+W,
+// keys (m-S, m] from a query rotated at m.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "error.hpp"
+
+namespace shiftrope {
+
+/// A run of keys [begin, end) scored by a query rotated at query_pos, so each
+/// key n in it sees the relative position query_pos - n.
+struct key_segment {
+  std::int64_t begin = 0;      ///< first key position
+  std::int64_t end = 0;        ///< one past the last key position
+  std::int64_t query_pos = 0;  ///< position the query is rotated at
+};
+
+/// Most segments any remap here produces for one query row.
+inline constexpr int max_key_segments = 2;
+
+/// Plain RoPE: every key is seen at its true distance.
+struct identity_remap {
+  /// f(d) = d.
+  [[nodiscard]] std::int64_t operator()(std::int64_t d) const noexcept { return d; }
+
+  /// Segments of the keys [0, m] of a query at m; returns how many (0 or 1).
+  int segments(std::int64_t m, key_segment* out) const noexcept {
+    if (m < 0) return 0;
+    out[0] = {0, m + 1, m};
+    return 1;
+  }
+
+  void validate() const noexcept {}
+};
+
+/// STRING: distances d >= shift are seen at d - shift + window.
+struct string_remap {
+  /// Paper defaults: S = floor(0.33 * L), W = 128.
+  static constexpr double default_ratio = 0.33;
+  static constexpr std::int64_t default_window = 128;
+
+  std::int64_t shift = 0;   ///< S: the first distance that is shifted (S >= 1)
+  std::int64_t window = 0;  ///< W: where distance S lands (0 <= W < S)
+  /// The reference implementation's prefill counts the key at distance
+  /// exactly S twice (once at S, once at W). Off: each key counted once, as
+  /// the formula and the reference decode path do. On only to match
+  /// published numbers.
+  bool duplicate_boundary_key = false;
+
+  /// f(d) for d >= 0.
+  [[nodiscard]] std::int64_t operator()(std::int64_t d) const noexcept {
+    return d < shift ? d : d - shift + window;
+  }
+
+  /// Segments of the keys [0, m] of a query at m; returns how many (0..2).
+  /// Far keys [0, m-S] come first (query at m-S+W), then near keys (m-S, m].
+  int segments(std::int64_t m, key_segment* out) const noexcept {
+    if (m < 0) return 0;
+    const std::int64_t far_end = std::min(m - shift + 1, m + 1);  // keys n <= m - S
+    int count = 0;
+    if (far_end > 0) out[count++] = {0, far_end, m - shift + window};
+    const std::int64_t near_begin = duplicate_boundary_key ? std::max<std::int64_t>(far_end - 1, 0)
+                                                           : std::max<std::int64_t>(far_end, 0);
+    out[count++] = {near_begin, m + 1, m};
+    return count;
+  }
+
+  /// Throws shiftrope::error unless 1 <= S and 0 <= W < S.
+  void validate() const {
+    if (shift < 1) fail("string_remap: shift (S) must be >= 1, got ", shift);
+    if (window < 0) fail("string_remap: window (W) must be >= 0, got ", window);
+    if (window >= shift)
+      fail("string_remap: window (W) must be < shift (S), got W = ", window, ", S = ", shift);
+  }
+
+  /// Also checks S < train_len (the remap would do nothing otherwise).
+  void validate(std::int64_t train_len) const {
+    validate();
+    if (train_len < 2) fail("string_remap: train_len (L) must be >= 2, got ", train_len);
+    if (shift >= train_len)
+      fail("string_remap: shift (S) must be < train_len (L), got S = ", shift, ", L = ", train_len);
+  }
+
+  /// S = floor(ratio * L) and the given W, validated against L.
+  static string_remap from_ratio(std::int64_t train_len, double ratio = default_ratio,
+                                 std::int64_t window = default_window) {
+    if (!(ratio > 0.0 && ratio < 1.0)) fail("string_remap: ratio must be in (0, 1), got ", ratio);
+    if (train_len < 2 || train_len > (std::int64_t{1} << 40))
+      fail("string_remap: train_len (L) must be in [2, 2^40], got ", train_len);
+    string_remap r;
+    r.shift = static_cast<std::int64_t>(std::floor(ratio * static_cast<double>(train_len)));
+    r.window = window;
+    r.validate(train_len);
+    return r;
+  }
+
+  /// The paper's setting for a training length L: S = floor(0.33 L) and
+  /// W = 128, or, when L is so small that 128 >= S, the largest valid W,
+  /// S - 1 (so S = 3 gives W = 2).
+  static string_remap paper_default(std::int64_t train_len) {
+    if (train_len < 2 || train_len > (std::int64_t{1} << 40))
+      fail("string_remap: train_len (L) must be in [2, 2^40], got ", train_len);
+    string_remap r;
+    r.shift = static_cast<std::int64_t>(std::floor(default_ratio * static_cast<double>(train_len)));
+    if (r.shift < 1)
+      fail("string_remap: train_len (L) = ", train_len, " is too small for S = floor(0.33 L) >= 1");
+    r.window = std::min(default_window, r.shift - 1);
+    r.validate(train_len);
+    return r;
+  }
+};
+
+/// A remap chosen at run time (model, command line). The attention kernel
+/// dispatches on it once per call, not per element.
+using remap = std::variant<identity_remap, string_remap>;
+
+/// Relative position f(m - n) a score sees for query m and key n (n <= m).
+template <class Remap>
+[[nodiscard]] std::int64_t relative_position(const Remap& r, std::int64_t m,
+                                             std::int64_t n) noexcept {
+  return r(m - n);
+}
+
+[[nodiscard]] inline std::int64_t relative_position(const remap& r, std::int64_t m,
+                                                    std::int64_t n) noexcept {
+  return std::visit([&](const auto& x) { return x(m - n); }, r);
+}
+
+/// Largest position any score of a causal sequence of `length` tokens sees:
+/// length - 1 for RoPE; for STRING max(S - 1, length - 1 - S + W) once
+/// length > S (f is not monotone: positions W..S-1 are used twice), and
+/// length - 1 while length <= S. 0 for an empty sequence.
+[[nodiscard]] inline std::int64_t max_position(const identity_remap&,
+                                               std::int64_t length) noexcept {
+  return std::max<std::int64_t>(length - 1, 0);
+}
+
+[[nodiscard]] inline std::int64_t max_position(const string_remap& r,
+                                               std::int64_t length) noexcept {
+  if (length <= r.shift) return std::max<std::int64_t>(length - 1, 0);
+  return std::max(r.shift - 1, length - 1 - r.shift + r.window);
+}
+
+[[nodiscard]] inline std::int64_t max_position(const remap& r, std::int64_t length) noexcept {
+  return std::visit([&](const auto& x) { return max_position(x, length); }, r);
+}
+
+/// Validates a run-time remap (throws shiftrope::error naming the field).
+inline void validate(const remap& r) {
+  std::visit([](const auto& x) { x.validate(); }, r);
+}
+
+/// Segments of the keys [0, m] for a run-time remap; returns how many.
+inline int key_segments(const remap& r, std::int64_t m, key_segment* out) noexcept {
+  return std::visit([&](const auto& x) { return x.segments(m, out); }, r);
+}
+
+/// Short human-readable description, e.g. "rope" or "string(S=168,W=128)".
+[[nodiscard]] inline std::string describe(const remap& r) {
+  if (const auto* s = std::get_if<string_remap>(&r))
+    return detail::concat("string(S=", s->shift, ",W=", s->window,
+                          s->duplicate_boundary_key ? ",dup" : "", ")");
+  return "rope";
+}
+
+/// The materialized relative-position matrix for inspection: row-major
+/// [length × length], entry (m, n) = f(m - n) for n <= m and -1 above the
+/// diagonal. Refuses lengths above max_length (the matrix is quadratic).
+template <class Remap>
+[[nodiscard]] std::vector<std::int64_t> position_matrix(const Remap& r, std::int64_t length,
+                                                        std::int64_t max_length = 8192) {
+  if (length < 0 || length > max_length)
+    fail("position_matrix: length must be in [0, ", max_length, "], got ", length);
+  std::vector<std::int64_t> out(static_cast<std::size_t>(length * length), -1);
+  for (std::int64_t m = 0; m < length; ++m)
+    for (std::int64_t n = 0; n <= m; ++n)
+      out[static_cast<std::size_t>(m * length + n)] = relative_position(r, m, n);
+  return out;
+}
+
+}  // namespace shiftrope
