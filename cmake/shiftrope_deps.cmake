@@ -5,10 +5,9 @@
 # install (linking fails with "cannot find -lxtl"). The xsimd headers we use
 # do not need xtl, so when no xtl target exists we drop it from xsimd's
 # interface instead of requiring another package.
-include(CMakeFindDependencyMacro)
 if(NOT TARGET xsimd)
-  find_dependency(xtl CONFIG QUIET)
-  find_dependency(xsimd CONFIG)
+  find_package(xtl CONFIG QUIET)
+  find_package(xsimd CONFIG REQUIRED)
 endif()
 if(TARGET xsimd AND NOT TARGET xtl)
   get_target_property(_shiftrope_xsimd_libs xsimd INTERFACE_LINK_LIBRARIES)
@@ -18,5 +17,5 @@ if(TARGET xsimd AND NOT TARGET xtl)
   endif()
 endif()
 if(SHIFTROPE_OPENMP AND NOT TARGET OpenMP::OpenMP_CXX)
-  find_dependency(OpenMP COMPONENTS CXX)
+  find_package(OpenMP REQUIRED COMPONENTS CXX)
 endif()
