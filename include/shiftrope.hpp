@@ -2,6 +2,10 @@
 #pragma once
 
 #include "shiftrope/error.hpp"
+#include "shiftrope/ggml_type.hpp"
+#include "shiftrope/gguf.hpp"
+#include "shiftrope/gguf_writer.hpp"
+#include "shiftrope/llama2c.hpp"
 #include "shiftrope/numeric.hpp"
 #include "shiftrope/position_map.hpp"
 #include "shiftrope/rope.hpp"

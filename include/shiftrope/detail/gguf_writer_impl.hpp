@@ -1,0 +1,218 @@
+// shiftrope/detail/gguf_writer_impl.hpp - definitions of gguf_writer.hpp.
+// Included by gguf_writer.hpp; not for direct use.
+#pragma once
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <shiftrope/detail/gguf_impl.hpp>
+#include <shiftrope/gguf_writer.hpp>
+
+namespace shiftrope {
+namespace detail {
+
+template <class T>
+void put_le(std::vector<std::uint8_t>& out, T v) {
+  static_assert(std::is_trivially_copyable_v<T>, "put_le needs a trivially copyable T");
+  const std::size_t at = out.size();
+  out.resize(at + sizeof(T));
+  std::memcpy(out.data() + at, &v, sizeof(T));
+}
+
+inline void put_string(std::vector<std::uint8_t>& out, std::string_view s) {
+  put_le<std::uint64_t>(out, s.size());
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+/// The GGUF value type of a C++ arithmetic type.
+template <class T>
+constexpr gguf_value_type gguf_type_of() noexcept {
+  if constexpr (std::is_same_v<T, std::uint8_t>) return gguf_value_type::uint8;
+  if constexpr (std::is_same_v<T, std::int8_t>) return gguf_value_type::int8;
+  if constexpr (std::is_same_v<T, std::uint16_t>) return gguf_value_type::uint16;
+  if constexpr (std::is_same_v<T, std::int16_t>) return gguf_value_type::int16;
+  if constexpr (std::is_same_v<T, std::uint32_t>) return gguf_value_type::uint32;
+  if constexpr (std::is_same_v<T, std::int32_t>) return gguf_value_type::int32;
+  if constexpr (std::is_same_v<T, std::uint64_t>) return gguf_value_type::uint64;
+  if constexpr (std::is_same_v<T, std::int64_t>) return gguf_value_type::int64;
+  if constexpr (std::is_same_v<T, float>) return gguf_value_type::float32;
+  if constexpr (std::is_same_v<T, double>) return gguf_value_type::float64;
+  return gguf_value_type::array;  // not a scalar type: rejected by add_array
+}
+
+}  // namespace detail
+
+inline void gguf_writer::set_alignment(std::uint32_t alignment) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0)
+    fail("gguf_writer: alignment ", alignment, " is not a power of two");
+  alignment_ = alignment;
+  alignment_set_ = true;
+}
+
+inline void gguf_writer::begin_entry(std::string_view key, gguf_value_type type) {
+  if (key.empty()) fail("gguf_writer: empty metadata key");
+  if (key == "general.alignment")
+    fail("gguf_writer: metadata key 'general.alignment' is written by set_alignment");
+  if (!keys_.emplace(key).second) fail("gguf_writer: duplicate metadata key '", key, "'");
+  detail::put_string(kv_bytes_, key);
+  detail::put_le<std::uint32_t>(kv_bytes_, static_cast<std::uint32_t>(type));
+  ++kv_count_;
+}
+
+#define SHIFTROPE_GGUF_SCALAR_ADDER(fn, T, tag)            \
+  inline void gguf_writer::fn(std::string_view key, T v) { \
+    begin_entry(key, gguf_value_type::tag);                \
+    detail::put_le<T>(kv_bytes_, v);                       \
+  }
+SHIFTROPE_GGUF_SCALAR_ADDER(add_uint8, std::uint8_t, uint8)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_int8, std::int8_t, int8)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_uint16, std::uint16_t, uint16)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_int16, std::int16_t, int16)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_uint32, std::uint32_t, uint32)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_int32, std::int32_t, int32)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_uint64, std::uint64_t, uint64)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_int64, std::int64_t, int64)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_float32, float, float32)
+SHIFTROPE_GGUF_SCALAR_ADDER(add_float64, double, float64)
+#undef SHIFTROPE_GGUF_SCALAR_ADDER
+
+inline void gguf_writer::add_bool(std::string_view key, bool v) {
+  begin_entry(key, gguf_value_type::boolean);
+  detail::put_le<std::uint8_t>(kv_bytes_, v ? 1 : 0);
+}
+
+inline void gguf_writer::add_string(std::string_view key, std::string_view v) {
+  begin_entry(key, gguf_value_type::string);
+  detail::put_string(kv_bytes_, v);
+}
+
+template <class T>
+void gguf_writer::add_array(std::string_view key, const std::vector<T>& values) {
+  constexpr gguf_value_type elem = detail::gguf_type_of<T>();
+  static_assert(elem != gguf_value_type::array,
+                "add_array takes (u)int8..64, float or double elements");
+  begin_entry(key, gguf_value_type::array);
+  detail::put_le<std::uint32_t>(kv_bytes_, static_cast<std::uint32_t>(elem));
+  detail::put_le<std::uint64_t>(kv_bytes_, values.size());
+  for (const T& v : values) detail::put_le<T>(kv_bytes_, v);
+}
+
+inline void gguf_writer::add_bool_array(std::string_view key, const std::vector<bool>& values) {
+  begin_entry(key, gguf_value_type::array);
+  detail::put_le<std::uint32_t>(kv_bytes_, static_cast<std::uint32_t>(gguf_value_type::boolean));
+  detail::put_le<std::uint64_t>(kv_bytes_, values.size());
+  for (bool v : values) detail::put_le<std::uint8_t>(kv_bytes_, v ? 1 : 0);
+}
+
+inline void gguf_writer::add_string_array(std::string_view key,
+                                          const std::vector<std::string_view>& values) {
+  begin_entry(key, gguf_value_type::array);
+  detail::put_le<std::uint32_t>(kv_bytes_, static_cast<std::uint32_t>(gguf_value_type::string));
+  detail::put_le<std::uint64_t>(kv_bytes_, values.size());
+  for (std::string_view v : values) detail::put_string(kv_bytes_, v);
+}
+
+inline void gguf_writer::add_string_array(std::string_view key,
+                                          const std::vector<std::string>& values) {
+  add_string_array(key, std::vector<std::string_view>(values.begin(), values.end()));
+}
+
+inline void gguf_writer::add_value(std::string_view key, const gguf_value& value) {
+  begin_entry(key, value.type());
+  if (value.is_array()) {
+    detail::put_le<std::uint32_t>(kv_bytes_, static_cast<std::uint32_t>(value.element_type()));
+    detail::put_le<std::uint64_t>(kv_bytes_, value.size());
+  }
+  for (std::uint64_t i = 0; i < value.size(); ++i) {
+    if (auto s = value.string_at(i)) {
+      detail::put_string(kv_bytes_, *s);
+      continue;
+    }
+    // Scalars and numeric elements: copy the stored little-endian bytes.
+    const std::uint32_t size = detail::gguf_scalar_size(value.element_type());
+    const std::uint8_t* p = value.raw_ + i * size;
+    kv_bytes_.insert(kv_bytes_.end(), p, p + size);
+  }
+}
+
+inline void gguf_writer::add_tensor(std::string_view name, ggml_type type,
+                                    const std::vector<std::uint64_t>& dims, const void* data,
+                                    std::size_t n_bytes) {
+  if (name.empty()) fail("gguf_writer: empty tensor name");
+  if (tensor_names_.count(std::string(name)))
+    fail("gguf_writer: duplicate tensor name '", name, "'");
+  if (!ggml_type_known(static_cast<std::uint32_t>(type)))
+    fail("gguf_writer: tensor '", name, "': unknown ", ggml_type_name(type));
+  if (dims.empty() || dims.size() > 4)
+    fail("gguf_writer: tensor '", name, "': n_dims ", dims.size(), " is out of range (1..4)");
+  std::uint64_t n = 1;
+  for (std::uint64_t d : dims) {
+    if (d == 0 || !detail::checked_mul(n, d, n))
+      fail("gguf_writer: tensor '", name, "': dims entry ", d, " is zero or overflows");
+  }
+  const std::uint64_t row = ggml_row_bytes(type, dims[0]);
+  std::uint64_t expected = 0;
+  if (row == 0 || !detail::checked_mul(row, n / dims[0], expected))
+    fail("gguf_writer: tensor '", name, "': row length ", dims[0], " is not a whole number of ",
+         ggml_type_name(type), " blocks");
+  if (expected != n_bytes)
+    fail("gguf_writer: tensor '", name, "': n_bytes ", n_bytes, " differs from the ", expected,
+         " bytes its type and dims need");
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  tensor_names_.emplace(name);
+  tensors_.push_back(tensor_entry{std::string(name), type, dims, {p, p + n_bytes}});
+}
+
+inline void gguf_writer::add_tensor_f32(std::string_view name,
+                                        const std::vector<std::uint64_t>& dims,
+                                        const std::vector<float>& values) {
+  add_tensor(name, ggml_type::f32, dims, values.data(), values.size() * sizeof(float));
+}
+
+inline std::vector<std::uint8_t> gguf_writer::to_bytes() const {
+  std::vector<std::uint8_t> out;
+  out.insert(out.end(), {'G', 'G', 'U', 'F'});
+  detail::put_le<std::uint32_t>(out, 3);
+  detail::put_le<std::uint64_t>(out, tensors_.size());
+  detail::put_le<std::uint64_t>(out, kv_count_ + (alignment_set_ ? 1 : 0));
+  if (alignment_set_) {
+    detail::put_string(out, "general.alignment");
+    detail::put_le<std::uint32_t>(out, static_cast<std::uint32_t>(gguf_value_type::uint32));
+    detail::put_le<std::uint32_t>(out, alignment_);
+  }
+  out.insert(out.end(), kv_bytes_.begin(), kv_bytes_.end());
+  const auto align_up = [a = std::uint64_t{alignment_}](std::uint64_t x) {
+    return (x + a - 1) / a * a;
+  };
+  std::uint64_t offset = 0;  // within the data section
+  std::vector<std::uint64_t> offsets;
+  for (const tensor_entry& t : tensors_) {
+    detail::put_string(out, t.name);
+    detail::put_le<std::uint32_t>(out, static_cast<std::uint32_t>(t.dims.size()));
+    for (std::uint64_t d : t.dims) detail::put_le<std::uint64_t>(out, d);
+    detail::put_le<std::uint32_t>(out, static_cast<std::uint32_t>(t.type));
+    offset = align_up(offset);
+    offsets.push_back(offset);
+    detail::put_le<std::uint64_t>(out, offset);
+    offset += t.bytes.size();
+  }
+  if (tensors_.empty()) return out;
+  const std::uint64_t data_start = align_up(out.size());
+  for (std::size_t i = 0; i < tensors_.size(); ++i) {
+    out.resize(static_cast<std::size_t>(data_start + offsets[i]), 0);  // zero padding
+    out.insert(out.end(), tensors_[i].bytes.begin(), tensors_[i].bytes.end());
+  }
+  return out;
+}
+
+inline void gguf_writer::write(const std::string& path) const {
+  const std::vector<std::uint8_t> bytes = to_bytes();
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) fail("cannot create '", path, "': ", std::strerror(errno));
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  const int e = errno;
+  if (std::fclose(file) != 0 || !ok)
+    fail("cannot write '", path, "': ", std::strerror(ok ? errno : e));
+}
+
+}  // namespace shiftrope
