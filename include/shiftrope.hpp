@@ -6,6 +6,7 @@
 #include "shiftrope/gguf.hpp"
 #include "shiftrope/gguf_writer.hpp"
 #include "shiftrope/llama2c.hpp"
+#include "shiftrope/matmul.hpp"
 #include "shiftrope/numeric.hpp"
 #include "shiftrope/position_map.hpp"
 #include "shiftrope/rope.hpp"

@@ -247,4 +247,39 @@ inline void rotate_interleaved(T* x, const T* cos, const T* sin, std::size_t n) 
   }
 }
 
+/// Loads lanes<Acc> consecutive int8 values as a register of Acc (exact:
+/// every int8 is a float). The Q8_0 weight path: sign-extend to int32, then
+/// convert.
+template <class Acc>
+inline vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
+  static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
+  if constexpr (std::is_same_v<Acc, float>) {
+#if defined(__AVX512F__)
+    if constexpr (lanes<float> == 16) {
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      return vec<float>(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (lanes<float> == 8) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+      return vec<float>(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+    }
+#endif
+  }
+  alignas(max_align) Acc buf[lanes<Acc>];
+  for (std::size_t i = 0; i < lanes<Acc>; ++i) buf[i] = static_cast<Acc>(p[i]);
+  return vec<Acc>::load_aligned(buf);
+}
+
+/// One f16 -> float, exact; a single F16C instruction where the target has
+/// it (the per-block Q8_0 scale), numeric.hpp's bit manipulation otherwise.
+inline float half_to_float(f16 h) noexcept {
+#if defined(__F16C__)
+  return _cvtsh_ss(h.bits);
+#else
+  return to_float(h);
+#endif
+}
+
 }  // namespace shiftrope::detail::simd

@@ -1,0 +1,178 @@
+// shiftrope/detail/matmul_gemv.hpp - row kernels of the matrix product:
+// dot products of weight rows (f32, f16, bf16 or Q8_0 blocks) with float
+// activation rows, and the GEMV driver (one token: decode).
+//
+// Decode is memory bound: every weight byte is read once, so the kernels
+// only have to keep up with memory (a few FMA chains per row, weights
+// converted to float on load) and the driver has to keep both cores
+// streaming (one parallel region, static chunks of rows).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <type_traits>
+
+#include "../numeric.hpp"
+#include "parallel.hpp"
+#include "simd.hpp"
+
+namespace shiftrope::detail::matmul_impl {
+
+/// Rows processed together by the row kernels: the activation chunk is
+/// loaded once per step and used by all of them, and R rows give R
+/// independent memory streams.
+inline constexpr std::size_t gemv_rows = 4;
+
+/// Elements of a weight row: float, f16, bf16 or q8_0_block.
+template <class T>
+inline constexpr bool is_weight_element_v = is_storage_type_v<T> || std::is_same_v<T, q8_0_block>;
+
+/// Storage units per row of n_in weights (blocks for Q8_0, elements otherwise).
+template <class T>
+constexpr std::size_t row_units(std::size_t n_in) noexcept {
+  if constexpr (std::is_same_v<T, q8_0_block>)
+    return n_in / q8_0_block::size;
+  else
+    return n_in;
+}
+
+/// out[r] = sum_i rows[r][i] * x[i] for R rows of n float-convertible
+/// weights. Each row has two accumulators (chunks alternate between them),
+/// combined as (a0 + a1), then the scalar tail in order: the arithmetic of a
+/// row is the same for every R, so grouping never changes a result.
+template <std::size_t R, class T>
+inline void dot_rows(const float* x, const T* const* rows, std::size_t n, float* out) noexcept {
+  using simd::vec;
+  constexpr std::size_t w = simd::lanes<float>;
+  vec<float> a0[R], a1[R];
+  for (std::size_t r = 0; r < R; ++r) a0[r] = a1[r] = vec<float>(0.0f);
+  std::size_t i = 0;
+  for (; i + 2 * w <= n; i += 2 * w) {
+    const vec<float> x0 = simd::load_as<float>(x + i), x1 = simd::load_as<float>(x + i + w);
+    for (std::size_t r = 0; r < R; ++r) {
+      a0[r] = simd::fma(x0, simd::load_as<float>(rows[r] + i), a0[r]);
+      a1[r] = simd::fma(x1, simd::load_as<float>(rows[r] + i + w), a1[r]);
+    }
+  }
+  if (i + w <= n) {
+    const vec<float> x0 = simd::load_as<float>(x + i);
+    for (std::size_t r = 0; r < R; ++r)
+      a0[r] = simd::fma(x0, simd::load_as<float>(rows[r] + i), a0[r]);
+    i += w;
+  }
+  for (std::size_t r = 0; r < R; ++r) {
+    float s = simd::hsum(a0[r] + a1[r]);
+    for (std::size_t j = i; j < n; ++j) s += x[j] * convert<float>(rows[r][j]);
+    out[r] = s;
+  }
+}
+
+/// Sum over one Q8_0 block of q[i] * x[i] (lanes of the two halves, not yet
+/// reduced and not yet scaled by the block's d).
+inline simd::vec<float> q8_0_block_dot(const float* x, const q8_0_block& b) noexcept {
+  constexpr std::size_t w = simd::lanes<float>;
+  simd::vec<float> s = simd::load_i8_as<float>(b.qs) * simd::load_as<float>(x);
+  for (std::size_t k = w; k < q8_0_block::size; k += w)
+    s = simd::fma(simd::load_i8_as<float>(b.qs + k), simd::load_as<float>(x + k), s);
+  return s;
+}
+
+/// out[r] = sum_blocks d * sum_i q[i] * x[i] for R rows of n_blocks Q8_0
+/// blocks: the int8 products are summed per block in float, then scaled by
+/// the block's d and accumulated (even and odd blocks in two accumulators).
+template <std::size_t R>
+inline void dot_rows(const float* x, const q8_0_block* const* rows, std::size_t n_blocks,
+                     float* out) noexcept {
+  using simd::vec;
+  constexpr std::size_t bs = q8_0_block::size;
+  vec<float> a0[R], a1[R];
+  for (std::size_t r = 0; r < R; ++r) a0[r] = a1[r] = vec<float>(0.0f);
+  std::size_t b = 0;
+  for (; b + 2 <= n_blocks; b += 2) {
+    for (std::size_t r = 0; r < R; ++r) {
+      const q8_0_block& b0 = rows[r][b];
+      const q8_0_block& b1 = rows[r][b + 1];
+      a0[r] =
+          simd::fma(vec<float>(simd::half_to_float(b0.d)), q8_0_block_dot(x + b * bs, b0), a0[r]);
+      a1[r] = simd::fma(vec<float>(simd::half_to_float(b1.d)), q8_0_block_dot(x + (b + 1) * bs, b1),
+                        a1[r]);
+    }
+  }
+  if (b < n_blocks) {
+    for (std::size_t r = 0; r < R; ++r) {
+      const q8_0_block& b0 = rows[r][b];
+      a0[r] =
+          simd::fma(vec<float>(simd::half_to_float(b0.d)), q8_0_block_dot(x + b * bs, b0), a0[r]);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) out[r] = simd::hsum(a0[r] + a1[r]);
+}
+
+/// y[o] = sum_i W[o, i] * x[i] for o in [o_begin, o_end), rows taken
+/// gemv_rows at a time. W: [n_out × row_units] units of T.
+template <class T>
+inline void gemv_rows_range(const T* w, std::size_t n_in, const float* x, float* y,
+                            std::size_t o_begin, std::size_t o_end) noexcept {
+  const std::size_t units = row_units<T>(n_in);
+  const T* rows[gemv_rows];
+  float out[gemv_rows];
+  std::size_t o = o_begin;
+  for (; o + gemv_rows <= o_end; o += gemv_rows) {
+    for (std::size_t r = 0; r < gemv_rows; ++r) rows[r] = w + (o + r) * units;
+    dot_rows<gemv_rows>(x, rows, units, out);
+    for (std::size_t r = 0; r < gemv_rows; ++r) y[o + r] = out[r];
+  }
+  for (; o < o_end; ++o) {
+    rows[0] = w + o * units;
+    dot_rows<1>(x, rows, units, out);
+    y[o] = out[0];
+  }
+}
+
+/// Splits [0, n) into n_parts nearly equal chunks whose boundaries are
+/// multiples of `align` (except the end); returns chunk `part`'s begin.
+constexpr std::size_t chunk_begin(std::size_t n, std::size_t align, std::size_t n_parts,
+                                  std::size_t part) noexcept {
+  const std::size_t units = (n + align - 1) / align;
+  const std::size_t b = units * part / n_parts * align;
+  return b < n ? b : n;
+}
+
+/// GEMV, y[o] = sum_i W[o, i] * x[i]: one parallel region, each thread a
+/// static chunk of whole row groups (results independent of the thread count).
+template <class T>
+inline void gemv(const T* w, std::size_t n_out, std::size_t n_in, const float* x, float* y,
+                 int n_threads) noexcept {
+  // Fewer than ~16 rows per thread costs more in wake-up than it saves.
+  const std::size_t max_parts = (n_out + 4 * gemv_rows - 1) / (4 * gemv_rows);
+  const int threads = static_cast<int>(
+      std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(n_threads)), max_parts));
+  parallel_region(threads, [&](int tid, int nt) {
+    const std::size_t parts = static_cast<std::size_t>(nt), p = static_cast<std::size_t>(tid);
+    gemv_rows_range(w, n_in, x, y, chunk_begin(n_out, gemv_rows, parts, p),
+                    chunk_begin(n_out, gemv_rows, parts, p + 1));
+  });
+}
+
+/// Few tokens (below the packed GEMM's threshold): each thread streams its
+/// rows once and, while a row group is in cache, dots it with every token.
+/// X: [n_tokens × x_stride], Y: [n_tokens × y_stride].
+template <class T>
+inline void gemm_by_rows(const T* w, std::size_t n_out, std::size_t n_in, const float* x,
+                         std::size_t x_stride, float* y, std::size_t y_stride, std::size_t n_tokens,
+                         int n_threads) noexcept {
+  const std::size_t max_parts = (n_out + 4 * gemv_rows - 1) / (4 * gemv_rows);
+  const int threads = static_cast<int>(
+      std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(n_threads)), max_parts));
+  parallel_region(threads, [&](int tid, int nt) {
+    const std::size_t parts = static_cast<std::size_t>(nt), p = static_cast<std::size_t>(tid);
+    const std::size_t end = chunk_begin(n_out, gemv_rows, parts, p + 1);
+    for (std::size_t o = chunk_begin(n_out, gemv_rows, parts, p); o < end; o += gemv_rows) {
+      const std::size_t o_end = std::min(o + gemv_rows, end);
+      for (std::size_t t = 0; t < n_tokens; ++t)
+        gemv_rows_range(w, n_in, x + t * x_stride, y + t * y_stride, o, o_end);
+    }
+  });
+}
+
+}  // namespace shiftrope::detail::matmul_impl
