@@ -19,6 +19,11 @@
 
 namespace shiftrope {
 
+namespace detail {
+/// pi in double (M_PI is POSIX, not standard C++17).
+inline constexpr double rope_pi = 3.141592653589793238462643383279502884;
+}  // namespace detail
+
 /// Which coordinates form a rotation plane.
 enum class rope_pairing {
   interleaved,  ///< (x[2i], x[2i+1])
@@ -84,7 +89,10 @@ struct rope_config {
     if (scaling == rope_scaling::yarn && !(beta_fast > beta_slow && beta_slow > 0.0))
       fail("rope_config: yarn needs beta_fast > beta_slow > 0, got beta_fast = ", beta_fast,
            ", beta_slow = ", beta_slow);
-    if (scaling == rope_scaling::yarn && yarn_attention_factor < 0.0)
+    if (scaling == rope_scaling::yarn && !(base > 1.0))  // corr() divides by ln(base)
+      fail("rope_config: yarn needs base > 1, got ", base);
+    if (scaling == rope_scaling::yarn &&
+        (!(yarn_attention_factor >= 0.0) || !std::isfinite(yarn_attention_factor)))
       fail("rope_config: yarn_attention_factor must be >= 0, got ", yarn_attention_factor);
     if (scaling == rope_scaling::llama3 &&
         !(high_freq_factor > low_freq_factor && low_freq_factor > 0.0))
@@ -126,7 +134,7 @@ struct rope_config {
     // corr(r): the plane index whose wavelength fits r rotations in L_orig.
     const double orig = static_cast<double>(cfg.original_max_positions);
     const auto corr = [&](double r) {
-      return dim * std::log(orig / (r * 2.0 * M_PI)) / (2.0 * std::log(cfg.base));
+      return dim * std::log(orig / (r * 2.0 * detail::rope_pi)) / (2.0 * std::log(cfg.base));
     };
     const double low = std::max(std::floor(corr(cfg.beta_fast)), 0.0);
     double high = std::min(std::ceil(corr(cfg.beta_slow)), dim - 1.0);
@@ -140,7 +148,7 @@ struct rope_config {
     const double low_wavelen = orig / cfg.low_freq_factor;
     const double high_wavelen = orig / cfg.high_freq_factor;
     for (double& f : inv) {
-      const double wavelen = 2.0 * M_PI / f;
+      const double wavelen = 2.0 * detail::rope_pi / f;
       if (wavelen < high_wavelen) continue;  // high frequency: kept
       if (wavelen > low_wavelen) {           // low frequency: scaled
         f /= cfg.factor;
@@ -189,7 +197,8 @@ class rope_table {
       : cfg_(cfg) {
     cfg_.validate();
     constexpr std::int64_t max_entries = std::int64_t{1} << 31;
-    if (n_pos < 0 || n_pos * cfg_.n_planes() > max_entries)
+    // Compared by division: n_pos * n_planes could overflow int64.
+    if (n_pos < 0 || n_pos > max_entries / cfg_.n_planes())
       fail("rope_table: n_pos must be in [0, ", max_entries / cfg_.n_planes(), "], got ", n_pos);
     n_pos_ = n_pos;
     const std::vector<double> inv = rope_inv_freq(cfg_, current_len < 0 ? n_pos : current_len);
