@@ -110,6 +110,9 @@ struct string_remap {
       fail("string_remap: train_len (L) must be in [2, 2^40], got ", train_len);
     string_remap r;
     r.shift = static_cast<std::int64_t>(std::floor(ratio * static_cast<double>(train_len)));
+    if (r.shift < 1)
+      fail("string_remap: train_len (L) = ", train_len, " is too small for ratio ", ratio,
+           ": shift (S) = floor(ratio * L) = 0");
     r.window = window;
     r.validate(train_len);
     return r;
@@ -150,7 +153,9 @@ template <class Remap>
 /// Largest position any score of a causal sequence of `length` tokens sees:
 /// length - 1 for RoPE; for STRING max(S - 1, length - 1 - S + W) once
 /// length > S (f is not monotone: positions W..S-1 are used twice), and
-/// length - 1 while length <= S. 0 for an empty sequence.
+/// length - 1 while length <= S. With duplicate_boundary_key the key at
+/// distance S is also scored at S itself, so S - 1 becomes S. 0 for an empty
+/// sequence.
 [[nodiscard]] inline std::int64_t max_position(const identity_remap&,
                                                std::int64_t length) noexcept {
   return std::max<std::int64_t>(length - 1, 0);
@@ -159,7 +164,8 @@ template <class Remap>
 [[nodiscard]] inline std::int64_t max_position(const string_remap& r,
                                                std::int64_t length) noexcept {
   if (length <= r.shift) return std::max<std::int64_t>(length - 1, 0);
-  return std::max(r.shift - 1, length - 1 - r.shift + r.window);
+  const std::int64_t near_max = r.duplicate_boundary_key ? r.shift : r.shift - 1;
+  return std::max(near_max, length - 1 - r.shift + r.window);
 }
 
 [[nodiscard]] inline std::int64_t max_position(const remap& r, std::int64_t length) noexcept {
