@@ -10,3 +10,4 @@
 #include "shiftrope/numeric.hpp"
 #include "shiftrope/position_map.hpp"
 #include "shiftrope/rope.hpp"
+#include "shiftrope/tokenizer.hpp"
