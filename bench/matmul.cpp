@@ -1,0 +1,374 @@
+// shiftrope-bench-matmul: GEMV (decode) and GEMM (prefill, 512 tokens) on
+// the weight shapes of smollm-135m and tinyllama-1.1b, weights in f32, f16,
+// bf16 and Q8_0, stated against the machine's FMA peak and read bandwidth
+// measured in the same run (bench/machine.hpp).
+//
+// Each shape is first checked against a double-precision reference on
+// sampled outputs; a small full product per type is checked before any
+// timing. Output: one JSON object per line on stdout, progress on stderr.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <shiftrope/matmul.hpp>
+#include <string>
+#include <vector>
+
+#include "machine.hpp"
+
+namespace {
+
+using namespace shiftrope;
+namespace mi = shiftrope::detail::matmul_impl;
+
+struct options {
+  bool quick = false;      // a subset of shapes and fewer repetitions
+  int threads = 0;         // <= 0: OpenMP's default
+  int reps = 0;            // timed repetitions; 0: 10 for GEMV sweeps, 5 for GEMM
+  std::string op = "all";  // gemv, gemm or all
+  std::vector<weight_type> types{weight_type::f32, weight_type::f16, weight_type::bf16,
+                                 weight_type::q8_0};
+  bool compare_rows = true;  // also time the row-streaming GEMM (the unpacked variant)
+};
+
+constexpr const char* usage =
+    "usage: shiftrope-bench-matmul [--quick] [--threads N] [--reps N] [--op gemv|gemm|all]\n"
+    "                              [--types f32,f16,bf16,q8_0] [--no-compare]\n"
+    "Times GEMV and GEMM (512 tokens) on smollm-135m and tinyllama-1.1b weight shapes and\n"
+    "prints JSON lines with GFLOP/s, weight GB/s, and the FMA peak and read bandwidth\n"
+    "measured in the same run.\n";
+
+[[noreturn]] void bad_flag(const std::string& msg) {
+  std::fprintf(stderr, "shiftrope-bench-matmul: %s (see --help)\n", msg.c_str());
+  std::exit(2);
+}
+
+int parse_int(const std::string& flag, const char* v, int lo, int hi) {
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*v == '\0' || *end != '\0' || x < lo || x > hi)
+    bad_flag(flag + ": '" + v + "' is not an integer in [" + std::to_string(lo) + ", " +
+             std::to_string(hi) + "]");
+  return static_cast<int>(x);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) bad_flag(a + ": missing value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      std::exit(0);
+    } else if (a == "--quick") {
+      o.quick = true;
+    } else if (a == "--no-compare") {
+      o.compare_rows = false;
+    } else if (a == "--threads") {
+      o.threads = parse_int(a, value(), 1, 1024);
+    } else if (a == "--reps") {
+      o.reps = parse_int(a, value(), 1, 1000);
+    } else if (a == "--op") {
+      o.op = value();
+      if (o.op != "gemv" && o.op != "gemm" && o.op != "all")
+        bad_flag("--op: '" + o.op + "' is not gemv, gemm or all");
+    } else if (a == "--types") {
+      o.types.clear();
+      std::string list = value();
+      for (std::size_t p = 0; p <= list.size();) {
+        const std::size_t q = std::min(list.find(',', p), list.size());
+        const std::string name = list.substr(p, q - p);
+        bool found = false;
+        for (weight_type t :
+             {weight_type::f32, weight_type::f16, weight_type::bf16, weight_type::q8_0})
+          if (name == weight_type_name(t)) o.types.push_back(t), found = true;
+        if (!found) bad_flag("--types: '" + name + "' is not f32, f16, bf16 or q8_0");
+        p = q + 1;
+      }
+    } else {
+      bad_flag("unknown flag '" + a + "'");
+    }
+  }
+  return o;
+}
+
+// --- data ---------------------------------------------------------------------
+
+/// splitmix64 -> uniform floats in [-1, 1).
+struct splitmix64 {
+  std::uint64_t state;
+  float uniform() {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return static_cast<float>(z >> 40) / 8388608.0f - 1.0f;
+  }
+};
+
+/// Random weights [n_out × n_in] stored as `type`, written to dst (row_bytes each).
+void fill_weights(weight_type type, std::size_t n_out, std::size_t n_in, unsigned char* dst,
+                  std::uint64_t seed) {
+  splitmix64 rng{seed};
+  std::vector<float> row(n_in);
+  const std::size_t rb = weight_row_bytes(type, n_in);
+  for (std::size_t o = 0; o < n_out; ++o) {
+    for (float& v : row) v = 0.1f * rng.uniform();
+    unsigned char* out = dst + o * rb;
+    for (std::size_t i = 0; i < n_in && type != weight_type::q8_0; ++i) {
+      if (type == weight_type::f32) std::memcpy(out + 4 * i, &row[i], 4);
+      const std::uint16_t h = type == weight_type::f16 ? to_f16(row[i]).bits : to_bf16(row[i]).bits;
+      if (type != weight_type::f32) std::memcpy(out + 2 * i, &h, 2);
+    }
+    if (type == weight_type::q8_0) {
+      std::vector<q8_0_block> blocks(n_in / 32);
+      quantize_q8_0(row.data(), blocks.data(), n_in);
+      std::memcpy(out, blocks.data(), rb);
+    }
+  }
+}
+
+/// W[o, i] decoded in plain scalar code (independent of the kernels).
+double weight_at(const weight_view& w, std::size_t o, std::size_t i) {
+  const unsigned char* row = static_cast<const unsigned char*>(w.data) + o * w.row_bytes();
+  switch (w.type) {
+    case weight_type::f32: {
+      float v;
+      std::memcpy(&v, row + 4 * i, 4);
+      return v;
+    }
+    case weight_type::f16: {
+      f16 h;
+      std::memcpy(&h, row + 2 * i, 2);
+      return to_float(h);
+    }
+    case weight_type::bf16: {
+      bf16 h;
+      std::memcpy(&h, row + 2 * i, 2);
+      return to_float(h);
+    }
+    case weight_type::q8_0: {
+      q8_0_block b;
+      std::memcpy(&b, row + i / 32 * sizeof b, sizeof b);
+      return static_cast<double>(to_float(b.d)) * b.qs[i % 32];
+    }
+  }
+  return 0;
+}
+
+/// Checks `samples` outputs (all if samples == 0) of y against a double
+/// reference with tolerance 1e-4 * sum |x w| + 1e-6; prints and returns false
+/// on a mismatch.
+bool verify(const weight_view& w, const float* x, const float* y, std::size_t n_tokens,
+            std::size_t samples, const char* what) {
+  const std::size_t total = n_tokens * w.n_out, count = samples ? samples : total;
+  for (std::size_t s = 0; s < count; ++s) {
+    const std::size_t idx = samples ? (s * 7919 + 13) % total : s;
+    const std::size_t t = idx / w.n_out, o = idx % w.n_out;
+    double ref = 0, mag = 0;
+    for (std::size_t i = 0; i < w.n_in; ++i) {
+      const double p = x[t * w.n_in + i] * weight_at(w, o, i);
+      ref += p;
+      mag += std::fabs(p);
+    }
+    if (!(std::fabs(y[t * w.n_out + o] - ref) <= 1e-4 * mag + 1e-6)) {
+      std::fprintf(stderr, "MISMATCH %s %s %zux%zu: y[%zu, %zu] = %.9g, reference %.9g\n", what,
+                   weight_type_name(w.type), w.n_out, w.n_in, t, o, y[t * w.n_out + o], ref);
+      return false;
+    }
+  }
+  return true;
+}
+
+// --- timing -------------------------------------------------------------------
+
+struct shape {
+  const char* model;
+  std::size_t n_out, n_in;
+};
+
+struct context {
+  options opt;
+  int threads = 1;
+  double peak_gflops = 0;    // FMA peak of this run (median)
+  double bandwidth_gbs = 0;  // read bandwidth, re-measured before each GEMV shape
+};
+
+void print_record(const context& c, const char* op, const char* variant, weight_type type,
+                  const shape& s, std::size_t n_tokens, const std::vector<double>& seconds,
+                  std::size_t weight_bytes) {
+  const double med = bench::median(seconds);
+  const double mn = *std::min_element(seconds.begin(), seconds.end());
+  const double flops = 2.0 * static_cast<double>(n_tokens) * s.n_out * s.n_in;
+  std::printf(
+      "{\"bench\":\"matmul\",\"op\":\"%s\",\"variant\":\"%s\",\"model\":\"%s\",\"weights\":\"%s\","
+      "\"n_out\":%zu,\"n_in\":%zu,\"n_tokens\":%zu,\"threads\":%d,\"seconds_median\":%.6g,"
+      "\"seconds_min\":%.6g,\"gflops\":%.4g,\"gbs\":%.4g,\"peak_gflops\":%.4g,"
+      "\"bandwidth_gbs\":%.4g,\"fraction_of_peak\":%.3f,\"fraction_of_bandwidth\":%.3f}\n",
+      op, variant, s.model, weight_type_name(type), s.n_out, s.n_in, n_tokens, c.threads, med, mn,
+      flops / med * 1e-9, weight_bytes / med * 1e-9, c.peak_gflops, c.bandwidth_gbs,
+      flops / med * 1e-9 / c.peak_gflops, weight_bytes / med * 1e-9 / c.bandwidth_gbs);
+  std::fflush(stdout);
+}
+
+/// GEMV: copies of the matrix laid end to end (>= 256 MiB in all) so every
+/// call streams its weights from memory, as in decoding a whole model; one
+/// repetition = one call per copy, seconds = per call.
+bool bench_gemv(const context& c, const shape& s, weight_type type) {
+  const std::size_t bytes = weight_row_bytes(type, s.n_in) * s.n_out;
+  const std::size_t copies =
+      std::max<std::size_t>(2, ((std::size_t(256) << 20) + bytes - 1) / bytes);
+  std::unique_ptr<unsigned char[]> buf(new unsigned char[copies * bytes + 64]);
+  unsigned char* base = buf.get() + (64 - reinterpret_cast<std::uintptr_t>(buf.get()) % 64) % 64;
+  fill_weights(type, s.n_out, s.n_in, base, s.n_out * 31 + s.n_in);
+  for (std::size_t k = 1; k < copies; ++k) std::memcpy(base + k * bytes, base, bytes);
+  std::vector<float> x(s.n_in), y(s.n_out);
+  splitmix64 rng{7};
+  for (float& v : x) v = rng.uniform();
+  weight_view w{base, type, s.n_out, s.n_in};
+  w.validate();
+  matvec(w, x.data(), y.data(), c.threads);
+  if (!verify(w, x.data(), y.data(), 1, 64, "gemv")) return false;
+  const int reps = c.opt.reps ? c.opt.reps : (c.opt.quick ? 5 : 10);
+  std::vector<double> seconds;
+  for (int r = -1; r < reps; ++r) {  // r = -1: warm-up
+    const double t0 = bench::now_seconds();
+    for (std::size_t k = 0; k < copies; ++k) {
+      w.data = base + k * bytes;
+      matvec(w, x.data(), y.data(), c.threads);
+    }
+    if (r >= 0) seconds.push_back((bench::now_seconds() - t0) / copies);
+  }
+  print_record(c, "gemv", "rows4", type, s, 1, seconds, bytes);
+  return true;
+}
+
+/// GEMM with 512 tokens: the packed kernel, and (for comparison) the
+/// row-streaming kernel the small-batch path uses.
+bool bench_gemm(const context& c, const shape& s, weight_type type, bool compare) {
+  constexpr std::size_t n_tokens = 512;
+  const std::size_t bytes = weight_row_bytes(type, s.n_in) * s.n_out;
+  std::vector<std::uint64_t> storage((bytes + 7) / 8);
+  unsigned char* base = reinterpret_cast<unsigned char*>(storage.data());
+  fill_weights(type, s.n_out, s.n_in, base, s.n_out * 17 + s.n_in);
+  const weight_view w{base, type, s.n_out, s.n_in};
+  w.validate();
+  std::vector<float> x(n_tokens * s.n_in), y(n_tokens * s.n_out);
+  splitmix64 rng{9};
+  for (float& v : x) v = rng.uniform();
+  const int reps = c.opt.reps ? c.opt.reps : (c.opt.quick ? 3 : 5);
+  auto time = [&](auto&& call, const char* variant, int n) {
+    std::vector<double> seconds;
+    for (int r = -1; r < n; ++r) {
+      const double t0 = bench::now_seconds();
+      call();
+      if (r >= 0) seconds.push_back(bench::now_seconds() - t0);
+    }
+    if (!verify(w, x.data(), y.data(), n_tokens, 64, variant)) return false;
+    print_record(c, "gemm", variant, type, s, n_tokens, seconds, bytes);
+    return true;
+  };
+  bool ok = time([&] { matmul(w, x.data(), s.n_in, y.data(), s.n_out, n_tokens, c.threads); },
+                 "packed", reps);
+  if (ok && compare) {
+    auto rows = [&](auto* wt) {
+      mi::gemm_by_rows(wt, s.n_out, s.n_in, x.data(), s.n_in, y.data(), s.n_out, n_tokens,
+                       c.threads);
+    };
+    ok = time(
+        [&] {
+          switch (type) {
+            case weight_type::f32:
+              return rows(static_cast<const float*>(w.data));
+            case weight_type::f16:
+              return rows(static_cast<const f16*>(w.data));
+            case weight_type::bf16:
+              return rows(static_cast<const bf16*>(w.data));
+            case weight_type::q8_0:
+              return rows(static_cast<const q8_0_block*>(w.data));
+          }
+        },
+        "rows", 1);
+  }
+  return ok;
+}
+
+/// Full check of a small product per type (GEMV and GEMM paths) before timing.
+bool check_small(const context& c) {
+  for (weight_type type : c.opt.types) {
+    const std::size_t n_out = 77, n_in = 320;
+    std::vector<std::uint64_t> storage((weight_row_bytes(type, n_in) * n_out + 7) / 8);
+    fill_weights(type, n_out, n_in, reinterpret_cast<unsigned char*>(storage.data()), 5);
+    const weight_view w{storage.data(), type, n_out, n_in};
+    for (std::size_t n_tokens : {std::size_t(1), std::size_t(3), std::size_t(29)}) {
+      std::vector<float> x(n_tokens * n_in), y(n_tokens * n_out);
+      splitmix64 rng{n_tokens};
+      for (float& v : x) v = rng.uniform();
+      matmul(w, x.data(), n_in, y.data(), n_out, n_tokens, c.threads);
+      if (!verify(w, x.data(), y.data(), n_tokens, 0, "check")) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  context c;
+  c.opt = parse(argc, argv);
+  c.threads = detail::resolve_threads(c.opt.threads);
+  try {
+    if (!check_small(c)) return 1;
+    std::fprintf(stderr, "measuring the FMA peak and read bandwidth...\n");
+    const bench::rate peak = bench::measure_fma_peak_gflops(c.threads);
+    const bench::rate bw = bench::measure_read_bandwidth_gbs(c.threads);
+    c.peak_gflops = peak.median;
+    c.bandwidth_gbs = bw.median;
+    std::printf(
+        "{\"bench\":\"matmul\",\"machine\":{\"peak_gflops\":%.4g,\"peak_gflops_best\":%.4g,"
+        "\"bandwidth_gbs\":%.4g,\"bandwidth_gbs_best\":%.4g},\"build\":%s}\n",
+        peak.median, peak.best, bw.median, bw.best, bench::build_json(c.threads).c_str());
+    const shape all_shapes[] = {{"smollm-135m", 576, 576},     {"smollm-135m", 192, 576},
+                                {"smollm-135m", 1536, 576},    {"smollm-135m", 576, 1536},
+                                {"smollm-135m", 32000, 576},   {"tinyllama-1.1b", 2048, 2048},
+                                {"tinyllama-1.1b", 256, 2048}, {"tinyllama-1.1b", 5632, 2048},
+                                {"tinyllama-1.1b", 2048, 5632}};
+    const shape quick_shapes[] = {{"smollm-135m", 32000, 576},
+                                  {"tinyllama-1.1b", 2048, 2048},
+                                  {"tinyllama-1.1b", 5632, 2048}};
+    std::vector<shape> shapes(std::begin(all_shapes), std::end(all_shapes));
+    if (c.opt.quick) shapes.assign(std::begin(quick_shapes), std::end(quick_shapes));
+    if (c.opt.op != "gemm") {
+      for (const shape& s : shapes) {
+        // Bandwidth drifts by up to 1.7x within minutes here: re-measure next to each shape.
+        c.bandwidth_gbs =
+            bench::measure_read_bandwidth_gbs(c.threads, std::size_t(512) << 20, 3).median;
+        for (weight_type t : c.opt.types) {
+          std::fprintf(stderr, "gemv %s %s %zux%zu\n", s.model, weight_type_name(t), s.n_out,
+                       s.n_in);
+          if (!bench_gemv(c, s, t)) return 1;
+        }
+      }
+    }
+    if (c.opt.op != "gemv") {
+      for (const shape& s : shapes) {
+        for (weight_type t : c.opt.types) {
+          std::fprintf(stderr, "gemm %s %s %zux%zu x 512 tokens\n", s.model, weight_type_name(t),
+                       s.n_out, s.n_in);
+          const bool compare = c.opt.compare_rows && !c.opt.quick && t == weight_type::f32;
+          if (!bench_gemm(c, s, t, compare)) return 1;
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "shiftrope-bench-matmul: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
