@@ -1,0 +1,218 @@
+// shiftrope/detail/session_impl.hpp - definitions of model.hpp's session:
+// construction, input checks and the forward pass. Included by model.hpp;
+// not for direct use.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "../model.hpp"
+
+namespace shiftrope {
+
+namespace detail {
+
+/// n_ctx with the default applied: min(train_len, 4096).
+inline std::int64_t session_n_ctx(const model_config& c, const session_params& p) {
+  p.validate();
+  return p.n_ctx > 0 ? p.n_ctx : std::min<std::int64_t>(c.train_len, 4096);
+}
+
+inline kv_cache_params session_cache_params(const model_config& c, const session_params& p) {
+  kv_cache_params k;
+  k.n_layers = c.n_layers;
+  k.n_kv_heads = c.n_kv_heads;
+  k.head_dim = c.head_dim;
+  k.n_ctx = session_n_ctx(c, p);
+  k.type = p.kv;
+  k.max_bytes = p.max_kv_bytes;
+  return k;
+}
+
+/// Scaled dot-product attention, one query row against the cached keys,
+/// written plainly (the reference path until the fused kernel is wired in):
+///   s_n = (R(p_seg) q) · k_n × scale,  out = Σ softmax(s)_n v_n
+/// scores: [m + 1] scratch; qr: [head_dim] scratch.
+template <class KV>
+void attention_row(const remap& r, const rope_table<float>& rope, const float* q, std::int64_t m,
+                   const KV* k, const KV* v, std::size_t head_dim, float scale, float* scores,
+                   float* qr, float* out) noexcept {
+  key_segment segs[max_key_segments];
+  const int n_segs = key_segments(r, m, segs);
+  float max_s = -std::numeric_limits<float>::infinity();
+  for (int s = 0; s < n_segs; ++s) {
+    std::copy(q, q + head_dim, qr);
+    rope.rotate(qr, segs[s].query_pos);
+    for (std::int64_t n = segs[s].begin; n < segs[s].end; ++n) {
+      scores[n] =
+          simd::dot<float>(qr, k + static_cast<std::size_t>(n) * head_dim, head_dim) * scale;
+      max_s = std::max(max_s, scores[n]);
+    }
+  }
+  float sum = 0.0f;
+  std::fill(out, out + head_dim, 0.0f);
+  for (std::int64_t n = 0; n <= m; ++n) {
+    const float p = std::exp(scores[n] - max_s);
+    sum += p;
+    simd::axpy<float>(p, v + static_cast<std::size_t>(n) * head_dim, out, head_dim);
+  }
+  simd::scale<float>(out, 1.0f / sum, head_dim);
+}
+
+}  // namespace detail
+
+inline session::session(const model& m, const session_params& params)
+    : model_(&m),
+      params_(params),
+      train_len_(params.train_len > 0 ? params.train_len : m.config().train_len),
+      cache_(detail::session_cache_params(m.config(), params)) {
+  const model_config& c = m.config();
+  if (const auto* s = std::get_if<string_remap>(&params_.position_remap)) {
+    try {
+      s->validate(train_len_);
+    } catch (const error& e) {
+      fail("session: ", e.what(),
+           params_.train_len > 0 ? " (train_len given)" : " (train_len from the model file)");
+    }
+  }
+  const double yarn = rope_attention_factor(c.rope);
+  logit_scale_ = params_.logit_scale * yarn * yarn;
+  max_batch_ = static_cast<std::size_t>(std::min<std::int64_t>(params_.max_batch, n_ctx()));
+  rope_ = rope_table<float>(c.rope, n_ctx());
+  state_ = forward_state(c, max_batch_);
+}
+
+inline void session::check_input(const int* tokens, std::size_t n_tokens,
+                                 std::int64_t start_pos) const {
+  if (n_tokens == 0) fail("session::forward: no tokens (n_tokens = 0)");
+  if (tokens == nullptr) fail("session::forward: tokens is null");
+  const int n_vocab = config().n_vocab;
+  for (std::size_t i = 0; i < n_tokens; ++i)
+    if (tokens[i] < 0 || tokens[i] >= n_vocab)
+      fail("session::forward: token id ", tokens[i], " at index ", i,
+           " is outside the vocabulary [0, ", n_vocab, ")");
+  if (start_pos < 0 || start_pos > n_past_)
+    fail("session::forward: start_pos = ", start_pos, " must be in [0, n_past = ", n_past_,
+         "] (no gaps in the KV cache)");
+  if (static_cast<std::uint64_t>(n_tokens) > static_cast<std::uint64_t>(n_ctx() - start_pos))
+    fail("session::forward: positions [", start_pos, ", ", start_pos, " + ", n_tokens,
+         ") exceed the context (n_ctx = ", n_ctx(), ")");
+}
+
+inline void session::forward(const int* tokens, std::size_t n_tokens, std::int64_t start_pos,
+                             float* logits, logits_rows rows) {
+  check_input(tokens, n_tokens, start_pos);
+  if (logits == nullptr) fail("session::forward: logits is null");
+  const std::size_t n_vocab = static_cast<std::size_t>(config().n_vocab);
+  std::visit(
+      [&](auto& kv) {
+        for (std::size_t done = 0; done < n_tokens; done += max_batch_) {
+          const std::size_t n = std::min(max_batch_, n_tokens - done);
+          const bool last_chunk = done + n == n_tokens;
+          const chunk_rows cr = rows == logits_rows::all ? chunk_rows::all
+                                : last_chunk             ? chunk_rows::last
+                                                         : chunk_rows::none;
+          float* out = rows == logits_rows::all ? logits + done * n_vocab : logits;
+          run_chunk(kv, tokens + done, n, start_pos + static_cast<std::int64_t>(done), out, cr);
+        }
+      },
+      cache_.typed());
+  n_past_ = start_pos + static_cast<std::int64_t>(n_tokens);
+}
+
+// One chunk of n <= max_batch tokens at positions [pos0, pos0 + n).
+template <class KV>
+void session::run_chunk(kv_storage<KV>& kv, const int* tokens, std::size_t n, std::int64_t pos0,
+                        float* logits, chunk_rows rows) noexcept {
+  namespace ops = detail::model_ops;
+  const model_config& c = config();
+  const model_weights& w = model_->weights();
+  const std::size_t d = static_cast<std::size_t>(c.n_embd);
+  const std::size_t qd = static_cast<std::size_t>(c.q_dim());
+  const std::size_t kvd = static_cast<std::size_t>(c.kv_dim());
+  const std::size_t ff = static_cast<std::size_t>(c.n_ff);
+  const float eps = static_cast<float>(c.rms_eps);
+  const int nt = params_.n_threads;
+  forward_state& s = state_;
+
+  // x [n × d] = token_embd[tokens]
+  for (std::size_t t = 0; t < n; ++t)
+    ops::weight_row(w.token_embd, static_cast<std::size_t>(tokens[t]), &s.x[t * d]);
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const layer_weights& L = w.layers[static_cast<std::size_t>(l)];
+    // xb = rmsnorm(x) · attn_norm;  q, k, v = xb · W{q,k,v}ᵀ (+ bias)
+    for (std::size_t t = 0; t < n; ++t)
+      ops::rmsnorm(&s.x[t * d], L.attn_norm, &s.xb[t * d], d, eps);
+    matmul(L.wq, s.xb.data(), d, s.q.data(), qd, n, nt);
+    matmul(L.wk, s.xb.data(), d, s.k.data(), kvd, n, nt);
+    matmul(L.wv, s.xb.data(), d, s.v.data(), kvd, n, nt);
+    if (L.bq != nullptr) {
+      for (std::size_t t = 0; t < n; ++t) {
+        ops::add(&s.q[t * qd], L.bq, qd);
+        ops::add(&s.k[t * kvd], L.bk, kvd);
+        ops::add(&s.v[t * kvd], L.bv, kvd);
+      }
+    }
+    attention_layer(kv, l, n, pos0);  // att [n × qd]
+    // x += att · Woᵀ
+    matmul(L.wo, s.att.data(), qd, s.xb.data(), d, n, nt);
+    for (std::size_t t = 0; t < n; ++t) ops::add(&s.x[t * d], &s.xb[t * d], d);
+    // x += (silu(xb · W1ᵀ) ⊙ (xb · W3ᵀ)) · W2ᵀ,  xb = rmsnorm(x) · ffn_norm
+    for (std::size_t t = 0; t < n; ++t) ops::rmsnorm(&s.x[t * d], L.ffn_norm, &s.xb[t * d], d, eps);
+    matmul(L.w_gate, s.xb.data(), d, s.hb.data(), ff, n, nt);
+    matmul(L.w_up, s.xb.data(), d, s.hb2.data(), ff, n, nt);
+    for (std::size_t t = 0; t < n; ++t) ops::swiglu(&s.hb[t * ff], &s.hb2[t * ff], ff);
+    matmul(L.w_down, s.hb.data(), ff, s.xb.data(), d, n, nt);
+    for (std::size_t t = 0; t < n; ++t) ops::add(&s.x[t * d], &s.xb[t * d], d);
+  }
+
+  if (rows == chunk_rows::none) return;
+  // logits [rows × n_vocab] = (rmsnorm(x) · output_norm) · Woutᵀ
+  const std::size_t first = rows == chunk_rows::all ? 0 : n - 1;
+  for (std::size_t t = first; t < n; ++t)
+    ops::rmsnorm(&s.x[t * d], w.output_norm, &s.xb[t * d], d, eps);
+  matmul(w.output, &s.xb[first * d], d, logits, static_cast<std::size_t>(c.n_vocab), n - first, nt);
+}
+
+// Rotates the chunk's keys at their positions, stores K and V in the cache,
+// then attends every query row of the chunk to positions [0, its own].
+template <class KV>
+void session::attention_layer(kv_storage<KV>& kv, int layer, std::size_t n,
+                              std::int64_t pos0) noexcept {
+  const model_config& c = config();
+  const std::size_t hd = static_cast<std::size_t>(c.head_dim);
+  const std::size_t kvd = static_cast<std::size_t>(c.kv_dim());
+  const std::size_t qd = static_cast<std::size_t>(c.q_dim());
+  forward_state& s = state_;
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::int64_t pos = pos0 + static_cast<std::int64_t>(t);
+    for (int h = 0; h < c.n_kv_heads; ++h) {
+      float* k = &s.k[t * kvd + static_cast<std::size_t>(h) * hd];
+      rope_.rotate(k, pos);
+      const std::size_t at = static_cast<std::size_t>(pos) * kv.pos_stride();
+      detail::simd::convert_row<KV>(k, kv.k(layer, h) + at, hd);
+      detail::simd::convert_row<KV>(&s.v[t * kvd + static_cast<std::size_t>(h) * hd],
+                                    kv.v(layer, h) + at, hd);
+    }
+  }
+  const float scale = static_cast<float>(logit_scale_ / std::sqrt(static_cast<double>(hd)));
+  const int group = c.n_heads / c.n_kv_heads;
+  const std::int64_t n_keys = pos0 + static_cast<std::int64_t>(n);
+  detail::parallel_region(params_.n_threads, [&](int tid, int n_threads) {
+    std::vector<float> scores(static_cast<std::size_t>(n_keys)), qr(hd);
+    const std::size_t rows = n * static_cast<std::size_t>(c.n_heads);
+    for (std::size_t i = static_cast<std::size_t>(tid); i < rows;
+         i += static_cast<std::size_t>(n_threads)) {
+      const std::size_t t = i / static_cast<std::size_t>(c.n_heads);
+      const int h = static_cast<int>(i % static_cast<std::size_t>(c.n_heads));
+      detail::attention_row(params_.position_remap, rope_, &s.q[t * qd + h * hd],
+                            pos0 + static_cast<std::int64_t>(t), kv.k(layer, h / group),
+                            kv.v(layer, h / group), hd, scale, scores.data(), qr.data(),
+                            &s.att[t * qd + h * hd]);
+    }
+  });
+}
+
+}  // namespace shiftrope

@@ -1,0 +1,243 @@
+// shiftrope/model.hpp - a Llama-family model (config + weights views over a
+// mapped GGUF or llama2.c file) and a session that runs it: KV cache,
+// scratch state, the forward pass.
+//
+// The forward pass, per token row (shapes for a chunk of n tokens):
+//   x   [n × n_embd]   = token_embd[tokens]
+//   per layer:
+//     xb  [n × n_embd]   = rmsnorm(x) · attn_norm
+//     q   [n × q_dim]    = xb · Wqᵀ (+ bq)      k, v [n × kv_dim] = xb · Wk/Wvᵀ (+ bk, bv)
+//     K/V cache[pos]     = rotate(k, pos), v     (keys rotated once, at their own position)
+//     att [n × q_dim]    = attention(q, cache, remap)   (q un-rotated: the kernel rotates
+//                                                        it per key segment, STRING included)
+//     x  += att · Woᵀ
+//     xb  = rmsnorm(x) · ffn_norm
+//     x  += (silu(xb · W1ᵀ) ⊙ (xb · W3ᵀ)) · W2ᵀ        (SwiGLU: w1 gate, w3 up, w2 down)
+//   logits [rows × n_vocab] = (rmsnorm(x) · output_norm) · Woutᵀ   (all rows or the last)
+// Prefill feeds up to max_batch tokens per step (GEMM); decode one (GEMV).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "detail/mapped_file.hpp"
+#include "detail/model_ops.hpp"
+#include "detail/parallel.hpp"
+#include "error.hpp"
+#include "gguf.hpp"
+#include "kv_cache.hpp"
+#include "llama2c.hpp"
+#include "matmul.hpp"
+#include "model_config.hpp"
+#include "model_weights.hpp"
+#include "position_map.hpp"
+#include "rope.hpp"
+
+namespace shiftrope {
+
+/// STRING's reference implementation multiplies RoPE's cos and sin by
+/// a = 1 + 0.1 ln 2, so every attention logit by a² ≈ 1.1434 (the YaRN
+/// factor for scale 2), to sharpen the softmax that STRING smooths. Off by
+/// default here (logit_scale = 1); select it with this constant.
+inline constexpr double string_reference_logit_scale = 1.143433966251171;  // (1 + 0.1 ln 2)²
+
+namespace detail {
+
+/// True when the file starts with "GGUF" (a missing file answers false; the
+/// llama2.c reader then names it).
+inline bool has_gguf_magic(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  char magic[4] = {};
+  const std::size_t got = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  return got == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+}  // namespace detail
+
+/// A loaded model: configuration and weight views over the mapped file it
+/// owns. Move-only; views stay valid across moves.
+class model {
+ public:
+  /// Opens a GGUF file or a llama2.c checkpoint (told apart by the "GGUF"
+  /// magic). Throws shiftrope::error naming the file and what is wrong.
+  static model open(const std::string& path) {
+    if (detail::has_gguf_magic(path)) return from_gguf(gguf_file::open(path));
+    return from_llama2c(llama2c_checkpoint::open(path));
+  }
+
+  /// A model over a parsed GGUF file (arch llama or qwen2).
+  static model from_gguf(gguf_file f) {
+    model m;
+    m.gguf_ = std::make_unique<gguf_file>(std::move(f));
+    m.config_ = model_config_from_gguf(*m.gguf_);
+    m.weights_ = load_weights(*m.gguf_, m.config_);
+    return m;
+  }
+
+  /// A model over a llama2.c checkpoint.
+  static model from_llama2c(llama2c_checkpoint ck) {
+    model m;
+    m.llama2c_ = std::make_unique<llama2c_checkpoint>(std::move(ck));
+    m.config_ = model_config_from_llama2c(m.llama2c_->config(), m.llama2c_->name());
+    m.weights_ = load_weights(*m.llama2c_, m.config_);
+    return m;
+  }
+
+  [[nodiscard]] const model_config& config() const noexcept { return config_; }
+  [[nodiscard]] const model_weights& weights() const noexcept { return weights_; }
+  /// The file's path (or the name given to from_bytes).
+  [[nodiscard]] const std::string& name() const noexcept {
+    return gguf_ ? gguf_->name() : llama2c_->name();
+  }
+  /// The GGUF file (its tokenizer, metadata), or nullptr for llama2.c.
+  [[nodiscard]] const gguf_file* gguf() const noexcept { return gguf_.get(); }
+
+ private:
+  model() = default;
+  std::unique_ptr<gguf_file> gguf_;
+  std::unique_ptr<llama2c_checkpoint> llama2c_;
+  model_config config_;
+  model_weights weights_;
+};
+
+/// Which logit rows forward() computes.
+enum class logits_rows {
+  last,  ///< only the last token's row [n_vocab] (generation)
+  all,   ///< every token's row [n_tokens × n_vocab] (teacher forcing, --dump-logits)
+};
+
+struct session_params {
+  std::int64_t n_ctx = 0;     ///< positions the KV cache holds; 0 = min(train_len, 4096)
+  int max_batch = 256;        ///< tokens per forward step; longer inputs run in chunks
+  kv_type kv = kv_type::f32;  ///< KV cache element type
+  remap position_remap = identity_remap{};  ///< RoPE (identity) or STRING
+  /// Training length the remap is checked against (S < L); 0 = the model's.
+  std::int64_t train_len = 0;
+  /// Multiplies every attention logit (after 1/sqrt(head_dim)); 1 = off.
+  /// string_reference_logit_scale reproduces STRING's reference code.
+  double logit_scale = 1.0;
+  int n_threads = 0;  ///< threads per matmul/attention call; <= 0: OpenMP's default
+  std::uint64_t max_kv_bytes = std::uint64_t{1} << 36;  ///< cap on the KV cache (64 GiB)
+
+  /// Throws shiftrope::error naming the field and the value.
+  void validate() const {
+    if (n_ctx < 0 || n_ctx > model_limits::max_train_len)
+      fail("session_params: n_ctx must be in [0, ", model_limits::max_train_len, "], got ", n_ctx);
+    if (max_batch < 1 || max_batch > 65536)
+      fail("session_params: max_batch must be in [1, 65536], got ", max_batch);
+    if (train_len < 0 || train_len > model_limits::max_train_len)
+      fail("session_params: train_len must be in [0, ", model_limits::max_train_len, "], got ",
+           train_len);
+    if (!(logit_scale > 0.0) || !std::isfinite(logit_scale))
+      fail("session_params: logit_scale must be a finite number > 0, got ", logit_scale);
+    validate_remap(position_remap);
+  }
+
+ private:
+  static void validate_remap(const remap& r) {
+    try {
+      shiftrope::validate(r);
+    } catch (const error& e) {
+      fail("session_params: position_remap: ", e.what());
+    }
+  }
+};
+
+/// Scratch activations for up to max_batch tokens, allocated once.
+struct forward_state {
+  std::vector<float> x;    ///< [max_batch × n_embd] residual stream
+  std::vector<float> xb;   ///< [max_batch × n_embd] normed input of a sub-block / its output
+  std::vector<float> q;    ///< [max_batch × q_dim] queries (un-rotated)
+  std::vector<float> k;    ///< [max_batch × kv_dim] keys of the new tokens
+  std::vector<float> v;    ///< [max_batch × kv_dim] values of the new tokens
+  std::vector<float> att;  ///< [max_batch × q_dim] attention output
+  std::vector<float> hb;   ///< [max_batch × n_ff] gate, then silu(gate) ⊙ up
+  std::vector<float> hb2;  ///< [max_batch × n_ff] up
+
+  forward_state() = default;
+  forward_state(const model_config& c, std::size_t max_batch)
+      : x(max_batch * c.n_embd),
+        xb(x.size()),
+        q(max_batch * c.q_dim()),
+        k(max_batch * c.kv_dim()),
+        v(k.size()),
+        att(q.size()),
+        hb(max_batch * c.n_ff),
+        hb2(hb.size()) {}
+};
+
+/// A running model: KV cache, scratch activations, RoPE table and remap.
+/// The model must outlive the session and stay where it is (the session
+/// keeps its address). One session serves one sequence; several sessions
+/// may share a model.
+class session {
+ public:
+  /// Allocates the KV cache (n_ctx positions) and the scratch for
+  /// max_batch tokens. Throws shiftrope::error for bad parameters, a remap
+  /// with S >= train_len, or a cache above the cap.
+  session(const model& m, const session_params& params = {});
+
+  [[nodiscard]] const model_config& config() const noexcept { return model_->config(); }
+  [[nodiscard]] const session_params& params() const noexcept { return params_; }
+  /// Positions the KV cache holds.
+  [[nodiscard]] std::int64_t n_ctx() const noexcept { return cache_.n_ctx(); }
+  /// Positions [0, n_past) hold valid keys and values.
+  [[nodiscard]] std::int64_t n_past() const noexcept { return n_past_; }
+  /// The training length the remap was checked against.
+  [[nodiscard]] std::int64_t train_len() const noexcept { return train_len_; }
+  /// The logit factor in use: params().logit_scale × YaRN's attention factor².
+  [[nodiscard]] double logit_scale() const noexcept { return logit_scale_; }
+  [[nodiscard]] const kv_cache& cache() const noexcept { return cache_; }
+  /// Forgets every position (the next forward starts at 0).
+  void reset() noexcept { n_past_ = 0; }
+
+  /// Feeds tokens[0, n_tokens) at positions [start_pos, start_pos + n_tokens)
+  /// (start_pos <= n_past(): rewinding drops later positions). Writes the
+  /// logits of the last token to logits[n_vocab] (rows = last) or of every
+  /// token to logits[n_tokens × n_vocab] (rows = all). Throws
+  /// shiftrope::error naming the problem: no tokens, an id outside
+  /// [0, n_vocab), a gap before start_pos, positions past n_ctx.
+  void forward(const int* tokens, std::size_t n_tokens, std::int64_t start_pos, float* logits,
+               logits_rows rows = logits_rows::last);
+
+  /// The same, returning the logits.
+  [[nodiscard]] std::vector<float> forward(const std::vector<int>& tokens, std::int64_t start_pos,
+                                           logits_rows rows = logits_rows::last) {
+    const std::size_t n_rows = rows == logits_rows::all ? tokens.size() : 1;
+    std::vector<float> out(n_rows * static_cast<std::size_t>(config().n_vocab));
+    forward(tokens.data(), tokens.size(), start_pos, out.data(), rows);
+    return out;
+  }
+
+ private:
+  enum class chunk_rows { none, last, all };
+  void check_input(const int* tokens, std::size_t n_tokens, std::int64_t start_pos) const;
+  template <class KV>
+  void run_chunk(kv_storage<KV>& kv, const int* tokens, std::size_t n, std::int64_t pos0,
+                 float* logits, chunk_rows rows) noexcept;
+  template <class KV>
+  void attention_layer(kv_storage<KV>& kv, int layer, std::size_t n, std::int64_t pos0) noexcept;
+
+  const model* model_;
+  session_params params_;
+  std::int64_t train_len_ = 0;
+  double logit_scale_ = 1.0;
+  std::size_t max_batch_ = 1;
+  std::int64_t n_past_ = 0;
+  rope_table<float> rope_;  // cos/sin for positions [0, n_ctx)
+  kv_cache cache_;
+  forward_state state_;
+};
+
+}  // namespace shiftrope
+
+#include "detail/session_impl.hpp"
