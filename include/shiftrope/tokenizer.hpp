@@ -14,7 +14,8 @@
 //   ' ' (llama2.c tokenizer.bin, whose pieces hold real spaces).
 // - decode() drops that prefix again: with add_space_prefix, one leading
 //   ' ' is stripped from the first text token of the output and from the
-//   first text token after any control token (llama2.c strips it after BOS).
+//   first text token after a control, unknown or user-defined token
+//   (llama2.c strips it after BOS).
 // - Control and unknown tokens decode to nothing (decode) but show their
 //   text in piece(). User-defined tokens decode to their text.
 // - decode() returns well-formed UTF-8: byte tokens are joined first, then
@@ -430,6 +431,11 @@ inline std::string tokenizer::decode(const std::vector<int>& ids) const {
       continue;
     }
     std::string p = piece(ids[k]);
+    if (t == token_type::user_defined) {  // its text; encode prefixed what follows
+      bytes += p;
+      strip = prefix;
+      continue;
+    }
     if (strip && t != token_type::byte && !p.empty() && p[0] == ' ') p.erase(0, 1);
     strip = false;
     bytes += p;
