@@ -1,0 +1,417 @@
+// examples/generate.cpp - shiftrope-generate: runs a GGUF or llama2.c model
+// on a prompt, with plain RoPE or STRING, and prints the continuation (or
+// JSON, or teacher-forced logits). Run with --help for the flags.
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <shiftrope/model.hpp>
+#include <shiftrope/sampler.hpp>
+#include <shiftrope/tokenizer.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli.hpp"
+
+namespace {
+
+constexpr const char* kProgram = "shiftrope-generate";
+
+constexpr const char* kHelp =
+    R"HELP(usage: shiftrope-generate -m MODEL [-z TOKENIZER] (-p PROMPT | --tokens IDS) [options]
+
+Runs a Llama-family model (GGUF architectures llama and qwen2, or a llama2.c
+checkpoint) on a prompt and prints the prompt and its continuation.
+
+Model and input:
+  -m FILE            GGUF file or llama2.c checkpoint (told apart by the "GGUF" magic)
+  -z FILE            llama2.c tokenizer.bin (a GGUF file carries its own tokenizer)
+  -p TEXT            prompt: encoded with the model's tokenizer, BOS prepended
+                     (as llama2.c's run does; GGUF: when the vocabulary asks for it)
+  --tokens IDS       comma-separated token ids, fed as given (no BOS added)
+
+Generation:
+  -n N               new tokens to generate (default 64; 0: prefill only)
+  --steps N          instead of -n, llama2.c's count: N positions in all, BOS and
+                     prompt included (the last token sampled is printed, not fed),
+                     so `--steps 64` prints what llama2.c's `run -n 64` prints
+  --temp T           temperature (default 0: greedy)
+  --top-k K          keep the K most probable tokens (default 0: all)
+  --top-p P          nucleus sampling mass in (0, 1] (default 1: off)
+  --seed S           sampler seed (default 42)
+  Generation stops early at EOS or BOS (neither is printed).
+
+Positions (default: plain RoPE):
+  --string           STRING with the paper's setting: S = floor(0.33 L), W = 128
+                     (or S - 1 when S <= 128)
+  --string-shift S   STRING with shift S (1 <= S < L)
+  --string-ratio R   STRING with S = floor(R L), 0 < R < 1
+  --string-window W  STRING's local window, 0 <= W < S (default 128, or S - 1)
+  --train-len L      training length L (default: the file's; stories260K.gguf
+                     claims 2048 for a model trained at 512)
+  --logit-scale X    multiply attention logits by X > 0 (default 1), or `ref`
+                     for STRING's reference factor (1 + 0.1 ln 2)^2 = 1.1434
+
+Runtime:
+  -t N               threads (default: OpenMP's default)
+  --ctx N            KV cache positions (default: prompt + new tokens)
+  --batch N          prefill chunk in tokens (default 256)
+  --kv-type T        KV cache storage: f32 (default), f16, bf16
+
+Output:
+  --dump-logits FILE write the logits after each prompt token (teacher forced),
+                     float32 row-major [prompt tokens x vocabulary]
+  --json             print one JSON object (ids, text, timings) instead of text
+  --help, -h         this text
+
+Timings (tokens/s of prefill and decode) go to stderr. Exit status: 0 on
+success, 2 on bad flags or input (one line on stderr), 1 on other failures.
+)HELP";
+
+constexpr int kDefaultNew = 64;
+constexpr std::uint64_t kDefaultSeed = 42;
+
+using clock_type = std::chrono::steady_clock;
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+struct options {
+  std::string model_path;
+  std::optional<std::string> tokenizer_path;
+  std::optional<std::string> prompt;
+  std::optional<std::string> token_list;
+  std::optional<std::int64_t> n_new;
+  std::optional<std::int64_t> steps;
+  shiftrope::sampler_params sampling{0.0, 0, 1.0, kDefaultSeed};
+  int n_threads = 0;
+  std::optional<std::int64_t> n_ctx;
+  int batch = 256;
+  shiftrope::kv_type kv = shiftrope::kv_type::f32;
+  std::optional<std::int64_t> train_len;
+  double logit_scale = 1.0;
+  std::optional<std::string> dump_logits;
+  bool json = false;
+};
+
+options parse_options(const cli::args& a) {
+  options o;
+  o.model_path = a.required("-m");
+  o.tokenizer_path = a.value("-z");
+  o.prompt = a.value("-p");
+  o.token_list = a.value("--tokens");
+  a.exclusive("-p", "--tokens");
+  if (!o.prompt && !o.token_list)
+    throw cli::cli_error("-p", "a prompt is required (-p or --tokens)");
+  a.exclusive("-n", "--steps");
+  if (a.has("-n")) o.n_new = a.get_int<std::int64_t>("-n", 0, std::int64_t{1} << 30);
+  if (a.has("--steps")) o.steps = a.get_int<std::int64_t>("--steps", 1, std::int64_t{1} << 30);
+  if (a.has("--temp")) o.sampling.temperature = a.get_double("--temp", 0.0, 1e6);
+  o.sampling.top_k = a.get_int<int>("--top-k", 0, 1 << 30, 0);
+  if (a.has("--top-p")) o.sampling.top_p = a.get_double("--top-p", 1e-9, 1.0);
+  o.sampling.seed = a.get_int<std::uint64_t>("--seed", 0, UINT64_MAX, kDefaultSeed);
+  o.n_threads = a.get_int<int>("-t", 1, 1024, 0);
+  if (a.has("--ctx")) o.n_ctx = a.get_int<std::int64_t>("--ctx", 1, std::int64_t{1} << 30);
+  o.batch = a.get_int<int>("--batch", 1, 65536, 256);
+  o.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16"}, "f32"));
+  if (a.has("--train-len"))
+    o.train_len = a.get_int<std::int64_t>("--train-len", 2, std::int64_t{1} << 30);
+  if (const auto s = a.value("--logit-scale"))
+    o.logit_scale = *s == "ref" ? shiftrope::string_reference_logit_scale
+                                : a.get_double("--logit-scale", 1e-6, 1e6);
+  o.dump_logits = a.value("--dump-logits");
+  o.json = a.has("--json");
+  return o;
+}
+
+// The remap the flags ask for; L is the training length in force.
+shiftrope::remap parse_remap(const cli::args& a, std::int64_t train_len) {
+  const bool any = a.has("--string") || a.has("--string-shift") || a.has("--string-ratio") ||
+                   a.has("--string-window");
+  if (!any) return shiftrope::identity_remap{};
+  a.exclusive("--string", "--string-shift");
+  a.exclusive("--string", "--string-ratio");
+  a.exclusive("--string-shift", "--string-ratio");
+  constexpr std::int64_t max = std::int64_t{1} << 30;
+  shiftrope::string_remap r = shiftrope::string_remap::paper_default(train_len);
+  if (a.has("--string-shift")) r.shift = a.get_int<std::int64_t>("--string-shift", 1, max);
+  if (a.has("--string-ratio"))
+    r.shift = static_cast<std::int64_t>(std::floor(
+        a.get_double("--string-ratio", 1e-9, 1.0 - 1e-9) * static_cast<double>(train_len)));
+  r.window = std::min(shiftrope::string_remap::default_window, r.shift - 1);
+  if (a.has("--string-window")) r.window = a.get_int<std::int64_t>("--string-window", 0, max);
+  const auto flag = a.has("--string-window")  ? "--string-window"
+                    : a.has("--string-shift") ? "--string-shift"
+                    : a.has("--string-ratio") ? "--string-ratio"
+                                              : "--string";
+  try {
+    r.validate(train_len);
+  } catch (const shiftrope::error& e) {
+    throw cli::cli_error(flag, std::string(e.what()) + " (L from " +
+                                   (a.has("--train-len") ? "--train-len" : "the model file") + ")");
+  }
+  return r;
+}
+
+std::unique_ptr<shiftrope::tokenizer> load_tokenizer(const options& o, const shiftrope::model& m) {
+  if (o.tokenizer_path)
+    return std::make_unique<shiftrope::tokenizer>(shiftrope::tokenizer::from_llama2c(
+        shiftrope::read_llama2c_vocab(*o.tokenizer_path, m.config().n_vocab)));
+  if (m.gguf() != nullptr && m.gguf()->has("tokenizer.ggml.tokens"))
+    return std::make_unique<shiftrope::tokenizer>(shiftrope::tokenizer::from_gguf(*m.gguf()));
+  return nullptr;
+}
+
+std::vector<int> prompt_tokens(const options& o, const shiftrope::tokenizer* tok, int n_vocab) {
+  std::vector<int> ids;
+  if (o.token_list) {
+    std::string_view rest = *o.token_list;
+    while (true) {
+      const std::size_t comma = rest.find(',');
+      ids.push_back(cli::parse_int<int>("--tokens", rest.substr(0, comma), 0, n_vocab - 1));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    return ids;
+  }
+  if (tok == nullptr)
+    throw cli::cli_error("-p", "the model file has no tokenizer: give -z FILE or --tokens");
+  const bool bos = o.tokenizer_path.has_value() || tok->add_bos_default();
+  ids = tok->encode(*o.prompt, bos && tok->bos() >= 0);
+  if (ids.empty()) throw cli::cli_error("-p", "the prompt encodes to no tokens");
+  return ids;
+}
+
+// Prints the decoded text as it grows. Decoding the whole sequence each time
+// keeps SentencePiece's space rules and multi-byte characters right; a
+// trailing U+FFFD (a character whose bytes are still coming) waits.
+class text_printer {
+ public:
+  explicit text_printer(const shiftrope::tokenizer* tok, bool quiet) : tok_(tok), quiet_(quiet) {}
+
+  void update(const std::vector<int>& ids, bool final) {
+    if (tok_ == nullptr) {
+      for (; shown_ids_ < ids.size(); ++shown_ids_)
+        emit((shown_ids_ ? " " : "") + std::to_string(ids[shown_ids_]));
+      return;
+    }
+    text_ = tok_->decode(ids);
+    std::size_t stable = text_.size();
+    static constexpr std::string_view replacement = "\xEF\xBF\xBD";
+    while (!final && stable >= 3 && std::string_view(text_).substr(stable - 3, 3) == replacement)
+      stable -= 3;
+    if (stable > shown_) emit(text_.substr(shown_, stable - shown_));
+    shown_ = std::max(shown_, stable);
+  }
+  [[nodiscard]] const std::string& text() const noexcept { return text_; }
+
+ private:
+  void emit(const std::string& s) {
+    if (tok_ == nullptr) text_ += s;
+    if (quiet_) return;
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fflush(stdout);
+  }
+  const shiftrope::tokenizer* tok_;
+  bool quiet_;
+  std::string text_;
+  std::size_t shown_ = 0;
+  std::size_t shown_ids_ = 0;
+};
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_ids(const std::vector<int>& ids, std::size_t from) {
+  std::string out = "[";
+  for (std::size_t i = from; i < ids.size(); ++i)
+    out += (i > from ? "," : "") + std::to_string(ids[i]);
+  return out + "]";
+}
+
+void write_logits(const std::string& path, const std::vector<float>& logits) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) shiftrope::fail("--dump-logits: cannot open '", path, "' for writing");
+  const std::size_t wrote = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
+  if (std::fclose(f) != 0 || wrote != logits.size())
+    shiftrope::fail("--dump-logits: writing '", path, "' failed");
+}
+
+struct run_result {
+  std::vector<int> ids;  // prompt + generated
+  std::size_t n_prompt = 0;
+  double prefill_ms = 0.0;    // forward of the prompt
+  double decode_ms = 0.0;     // sampling + one-token forwards
+  std::size_t n_decoded = 0;  // one-token forwards
+  const char* stop = "length";
+};
+
+const std::initializer_list<cli::flag_spec> kFlags = {{"-m", true},
+                                                      {"-z", true},
+                                                      {"-p", true},
+                                                      {"--tokens", true},
+                                                      {"-n", true},
+                                                      {"--steps", true},
+                                                      {"--temp", true},
+                                                      {"--top-k", true},
+                                                      {"--top-p", true},
+                                                      {"--seed", true},
+                                                      {"-t", true},
+                                                      {"--ctx", true},
+                                                      {"--batch", true},
+                                                      {"--kv-type", true},
+                                                      {"--train-len", true},
+                                                      {"--string", false},
+                                                      {"--string-shift", true},
+                                                      {"--string-ratio", true},
+                                                      {"--string-window", true},
+                                                      {"--logit-scale", true},
+                                                      {"--dump-logits", true},
+                                                      {"--json", false}};
+
+// Session parameters for n_prompt prompt tokens and n_new new ones.
+shiftrope::session_params session_for(const cli::args& a, const options& o,
+                                      const shiftrope::model& m, std::int64_t n_prompt,
+                                      std::int64_t n_new) {
+  // Positions fed: the prompt and every new token but the last.
+  const std::int64_t needed = n_prompt + std::max<std::int64_t>(n_new - 1, 0);
+  shiftrope::session_params sp;
+  sp.n_ctx = o.n_ctx.value_or(needed);
+  if (n_prompt > sp.n_ctx)
+    throw cli::cli_error("--ctx", "the prompt (" + std::to_string(n_prompt) +
+                                      " tokens) is longer than the context (" +
+                                      std::to_string(sp.n_ctx) + ")");
+  sp.max_batch = o.batch;
+  sp.kv = o.kv;
+  sp.train_len = o.train_len.value_or(m.config().train_len);
+  sp.position_remap = parse_remap(a, sp.train_len);
+  sp.logit_scale = o.logit_scale;
+  sp.n_threads = o.n_threads;
+  return sp;
+}
+
+// Prefill (with --dump-logits: every row), then sample up to n_new tokens.
+void generate(const options& o, shiftrope::session& s, const shiftrope::tokenizer* tok,
+              std::int64_t n_new, text_printer& out, run_result& r) {
+  shiftrope::sampler smp(s.config().n_vocab, o.sampling);
+  const std::size_t n_vocab = static_cast<std::size_t>(s.config().n_vocab);
+  std::vector<float> logits(o.dump_logits ? r.n_prompt * n_vocab : n_vocab);
+  auto t0 = clock_type::now();
+  s.forward(r.ids.data(), r.n_prompt, 0, logits.data(),
+            o.dump_logits ? shiftrope::logits_rows::all : shiftrope::logits_rows::last);
+  r.prefill_ms = ms_since(t0);
+  if (o.dump_logits) write_logits(*o.dump_logits, logits);
+  const float* last = logits.data() + (o.dump_logits ? (r.n_prompt - 1) * n_vocab : 0);
+  // llama2.c ends a story at BOS; EOS ends it too. Without a tokenizer: ids 1 and 2.
+  const int bos = tok ? tok->bos() : 1, eos = tok ? tok->eos() : 2;
+
+  t0 = clock_type::now();
+  double print_ms = 0.0;
+  for (std::int64_t i = 0; i < n_new; ++i) {
+    const int next = smp.sample(last);
+    if (next == eos || next == bos) {
+      r.stop = "eos";
+      break;
+    }
+    r.ids.push_back(next);
+    const auto p0 = clock_type::now();
+    out.update(r.ids, false);
+    print_ms += ms_since(p0);
+    if (i + 1 == n_new) break;
+    if (s.n_past() == s.n_ctx()) {
+      r.stop = "context";
+      break;
+    }
+    s.forward(&r.ids.back(), 1, s.n_past(), logits.data(), shiftrope::logits_rows::last);
+    last = logits.data();
+    ++r.n_decoded;
+  }
+  r.decode_ms = ms_since(t0) - print_ms;
+  out.update(r.ids, true);
+}
+
+void report(const options& o, const shiftrope::model& m, const shiftrope::session& s,
+            const run_result& r, const text_printer& out) {
+  const double prefill_tps =
+      1000.0 * static_cast<double>(r.n_prompt) / std::max(r.prefill_ms, 1e-9);
+  const double decode_tps = 1000.0 * static_cast<double>(r.n_decoded) / std::max(r.decode_ms, 1e-9);
+  const std::string remap = shiftrope::describe(s.params().position_remap);
+  if (o.json) {
+    const std::vector<int> prompt(r.ids.begin(),
+                                  r.ids.begin() + static_cast<std::ptrdiff_t>(r.n_prompt));
+    std::printf(
+        "{\"model\":%s,\"remap\":%s,\"kv_type\":\"%s\",\"n_ctx\":%lld,\"prompt_ids\":%s,"
+        "\"ids\":%s,\"text\":%s,\"stop\":\"%s\",\"prefill_tokens\":%zu,\"prefill_ms\":%.3f,"
+        "\"prefill_tokens_per_s\":%.1f,\"decode_tokens\":%zu,\"decode_ms\":%.3f,"
+        "\"decode_tokens_per_s\":%.1f}\n",
+        json_string(m.name()).c_str(), json_string(remap).c_str(),
+        shiftrope::kv_type_name(s.params().kv), static_cast<long long>(s.n_ctx()),
+        json_ids(prompt, 0).c_str(), json_ids(r.ids, r.n_prompt).c_str(),
+        json_string(out.text()).c_str(), r.stop, r.n_prompt, r.prefill_ms, prefill_tps, r.n_decoded,
+        r.decode_ms, decode_tps);
+  } else {
+    std::printf("\n");
+  }
+  std::fprintf(stderr,
+               "%s: %s, prefill %zu tokens in %.2f ms (%.1f tokens/s), decode %zu tokens in "
+               "%.2f ms (%.1f tokens/s)\n",
+               kProgram, remap.c_str(), r.n_prompt, r.prefill_ms, prefill_tps, r.n_decoded,
+               r.decode_ms, decode_tps);
+}
+
+int run(int argc, char** argv) {
+  const cli::args a(argc, argv, kFlags);
+  const options o = parse_options(a);
+  const shiftrope::model m = shiftrope::model::open(o.model_path);
+  const std::unique_ptr<shiftrope::tokenizer> tok = load_tokenizer(o, m);
+  if (tok && tok->n_vocab() > m.config().n_vocab)
+    shiftrope::fail(o.tokenizer_path.value_or(m.name()), ": the tokenizer has ", tok->n_vocab(),
+                    " tokens, the model only ", m.config().n_vocab);
+  run_result r;
+  r.ids = prompt_tokens(o, tok.get(), m.config().n_vocab);
+  r.n_prompt = r.ids.size();
+  const auto n_prompt = static_cast<std::int64_t>(r.n_prompt);
+  if (o.steps && *o.steps < n_prompt)
+    throw cli::cli_error("--steps", std::to_string(*o.steps) + " is shorter than the prompt (" +
+                                        std::to_string(n_prompt) + " tokens)");
+  // --steps N: llama2.c feeds positions [0, N) and prints the token sampled
+  // at each, so the sequence ends with N + 1 tokens, BOS included.
+  const std::int64_t n_new = o.steps ? *o.steps + 1 - n_prompt : o.n_new.value_or(kDefaultNew);
+  shiftrope::session s(m, session_for(a, o, m, n_prompt, n_new));
+  text_printer out(tok.get(), o.json);
+  out.update(r.ids, false);
+  generate(o, s, tok.get(), n_new, out, r);
+  report(o, m, s, r, out);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (cli::wants_help(argc, argv)) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  return cli::run(kProgram, [&] { return run(argc, argv); });
+}
