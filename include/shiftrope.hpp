@@ -1,6 +1,7 @@
 // shiftrope.hpp - the umbrella header: everything shiftrope offers.
 #pragma once
 
+#include "shiftrope/attention.hpp"
 #include "shiftrope/error.hpp"
 #include "shiftrope/ggml_type.hpp"
 #include "shiftrope/gguf.hpp"

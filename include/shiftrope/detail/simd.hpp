@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
@@ -280,6 +281,57 @@ inline float half_to_float(f16 h) noexcept {
 #else
   return to_float(h);
 #endif
+}
+
+// --- register primitives for the attention kernels ---------------------
+
+/// lanes<Acc> values of Acc from p (any alignment).
+template <class Acc>
+inline vec<Acc> load(const Acc* p) noexcept {
+  return vec<Acc>::load_unaligned(p);
+}
+
+/// Stores a register to lanes<Acc> values at p (any alignment).
+template <class Acc>
+inline void store(Acc* p, const vec<Acc>& v) noexcept {
+  v.store_unaligned(p);
+}
+
+/// Every lane = x (a broadcast).
+template <class Acc>
+inline vec<Acc> splat(Acc x) noexcept {
+  return vec<Acc>(x);
+}
+
+/// Lane-wise minimum.
+template <class Acc>
+inline vec<Acc> min(const vec<Acc>& a, const vec<Acc>& b) noexcept {
+  return xsimd::min(a, b);
+}
+
+/// s in the lanes where lo <= k < hi, fill elsewhere (masks the scores of
+/// key k for the rows whose key range [lo, hi) does not hold it).
+template <class Acc>
+inline vec<Acc> keep_in_range(const vec<Acc>& s, Acc k, const vec<Acc>& lo, const vec<Acc>& hi,
+                              Acc fill) noexcept {
+  const vec<Acc> vk(k);
+  return xsimd::select((vk >= lo) && (vk < hi), s, vec<Acc>(fill));
+}
+
+/// v with every lane equal to -infinity replaced by x.
+template <class Acc>
+inline vec<Acc> replace_neg_inf(const vec<Acc>& v, Acc x) noexcept {
+  return xsimd::select(v == vec<Acc>(-std::numeric_limits<Acc>::infinity()), vec<Acc>(x), v);
+}
+
+/// log(e^a + e^b) lane-wise, with -infinity as the neutral element (a score
+/// counted twice enters a softmax as one score of this value).
+template <class Acc>
+inline vec<Acc> log_add_exp(const vec<Acc>& a, const vec<Acc>& b) noexcept {
+  const vec<Acc> hi = xsimd::max(a, b), lo = xsimd::min(a, b);
+  const vec<Acc> neg_inf(-std::numeric_limits<Acc>::infinity());
+  const vec<Acc> sum = hi + xsimd::log1p(xsimd::exp(lo - replace_neg_inf(hi, Acc(0))));
+  return xsimd::select(hi == neg_inf, neg_inf, sum);
 }
 
 }  // namespace shiftrope::detail::simd

@@ -1,0 +1,218 @@
+// shiftrope/attention.hpp - causal flash attention with a fused position
+// remap (plain RoPE or STRING), GQA/MQA, prefill and decode in one kernel.
+//
+// For query token t at position m = start_pos + t, query head h and its KV
+// head g(h) = h / (n_heads / n_kv_heads):
+//
+//   out[t][h] = Σ_{n <= m} softmax_n(c · <R(p(m, n)) q[t][h], k_n>) · v_n,
+//   c = softmax_scale · logit_scale,
+//
+// where k_n was rotated at its own position n when it entered the cache and
+// the remap's segments give the query position p: plain RoPE p = m; STRING
+// p = m - S + W for keys n <= m - S and p = m for the rest, so each score
+// sees f(m - n) (position_map.hpp). Each query row is rotated once per
+// segment (two copies for STRING) and all its keys go through ONE online
+// softmax: no L×L buffer, no second pass, no log-sum-exp merge of passes.
+//
+// Keys at distance exactly S: by default each key is scored once, as the
+// formula says (and the reference decode path does). With
+// string_remap::duplicate_boundary_key the key at distance S is scored in
+// both segments (at S and at W) and enters the softmax twice, as the
+// reference implementation's prefill does.
+//
+// Layout. q and out are [n_tokens × n_heads × head_dim]. The cache view
+// addresses key/value n of KV head g at base + g·head_stride + n·pos_stride;
+// the fast layout is [n_kv_heads × n_ctx × head_dim] (kv_cache_view::
+// head_major): one head's keys are contiguous, as the tiles read them.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <variant>
+
+#include "detail/attention_run.hpp"
+#include "error.hpp"
+#include "numeric.hpp"
+#include "position_map.hpp"
+#include "rope.hpp"
+
+namespace shiftrope {
+
+/// Shape and scales of one attention call.
+struct attention_params {
+  /// Largest head_dim accepted (bounds the per-thread scratch).
+  static constexpr int max_head_dim = 4096;
+  /// Largest head count accepted.
+  static constexpr int max_heads = 65536;
+
+  int n_heads = 0;             ///< query heads
+  int n_kv_heads = 0;          ///< key/value heads; n_heads % n_kv_heads == 0 (GQA, MQA)
+  int head_dim = 0;            ///< values per head vector (the rope table's head_dim)
+  double softmax_scale = 0.0;  ///< multiplies every logit; 0 = 1/sqrt(head_dim)
+  double logit_scale = 1.0;    ///< extra logit factor (STRING's attention factor a^2); 1 = off
+  int n_threads = 0;           ///< threads; <= 0: the OpenMP default
+
+  /// softmax_scale with its default applied, times logit_scale.
+  [[nodiscard]] double logit_factor() const noexcept {
+    const double s =
+        softmax_scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(head_dim)) : softmax_scale;
+    return s * logit_scale;
+  }
+
+  /// Throws shiftrope::error naming the field and value.
+  void validate() const {
+    if (n_heads < 1 || n_heads > max_heads)
+      fail("attention_params: n_heads must be in [1, ", max_heads, "], got ", n_heads);
+    if (n_kv_heads < 1 || n_kv_heads > n_heads)
+      fail("attention_params: n_kv_heads must be in [1, n_heads = ", n_heads, "], got ",
+           n_kv_heads);
+    if (n_heads % n_kv_heads != 0)
+      fail("attention_params: n_heads (", n_heads, ") must be a multiple of n_kv_heads (",
+           n_kv_heads, ")");
+    if (head_dim < 1 || head_dim > max_head_dim)
+      fail("attention_params: head_dim must be in [1, ", max_head_dim, "], got ", head_dim);
+    if (!(softmax_scale >= 0.0) || !std::isfinite(softmax_scale))
+      fail("attention_params: softmax_scale must be >= 0 and finite (0 = 1/sqrt(head_dim)), got ",
+           softmax_scale);
+    if (!(logit_scale > 0.0) || !std::isfinite(logit_scale))
+      fail("attention_params: logit_scale must be > 0 and finite, got ", logit_scale);
+  }
+};
+
+/// Non-owning view of a KV cache: key/value n of KV head g start at
+/// k/v + g·head_stride + n·pos_stride (head_dim contiguous values; keys
+/// rotated at their own position n).
+template <class KV>
+struct kv_cache_view {
+  const KV* k = nullptr;        ///< keys
+  const KV* v = nullptr;        ///< values, same layout as k
+  std::size_t pos_stride = 0;   ///< elements between consecutive positions
+  std::size_t head_stride = 0;  ///< elements between consecutive KV heads
+  std::int64_t n_pos = 0;       ///< positions [0, n_pos) hold valid keys and values
+
+  /// [n_kv_heads × n_ctx × head_dim] (the layout the kernel reads fastest).
+  static kv_cache_view head_major(const KV* k, const KV* v, std::int64_t n_ctx, int head_dim,
+                                  std::int64_t n_pos) noexcept {
+    return {k, v, static_cast<std::size_t>(head_dim),
+            static_cast<std::size_t>(n_ctx) * static_cast<std::size_t>(head_dim), n_pos};
+  }
+  /// [n_ctx × n_kv_heads × head_dim].
+  static kv_cache_view position_major(const KV* k, const KV* v, int n_kv_heads, int head_dim,
+                                      std::int64_t n_pos) noexcept {
+    return {k, v, static_cast<std::size_t>(n_kv_heads) * static_cast<std::size_t>(head_dim),
+            static_cast<std::size_t>(head_dim), n_pos};
+  }
+};
+
+namespace detail {
+
+template <class Acc>
+struct attention_setup {
+  attn::plan plan;
+  attn::scratch_layout layout;
+};
+
+template <class Acc>
+attention_setup<Acc> attention_prepare(const attention_params& p, std::int64_t start_pos,
+                                       std::int64_t n_tokens) {
+  p.validate();
+  constexpr std::int64_t max_positions = std::int64_t{1} << 40;
+  if (start_pos < 0 || start_pos > max_positions)
+    fail("attention: start_pos must be in [0, 2^40], got ", start_pos);
+  if (n_tokens < 0 || n_tokens > max_positions)
+    fail("attention: n_tokens must be in [0, 2^40], got ", n_tokens);
+  attention_setup<Acc> s;
+  s.plan = attn::make_plan<Acc>(p.n_heads, p.n_kv_heads, start_pos, n_tokens, p.n_threads);
+  const int dp = attn::round_up(p.head_dim, attn::blocking<Acc>::width);
+  s.layout = attn::make_layout<Acc>(s.plan, dp);
+  return s;
+}
+
+}  // namespace detail
+
+/// Bytes of scratch an attention call with these arguments needs (the
+/// overload that takes a scratch buffer accepts any alignment: the size
+/// includes the slack to align it). Grows with the thread count and the
+/// tile sizes, never with the square of the sequence length.
+template <class Acc>
+[[nodiscard]] std::size_t attention_scratch_bytes(const attention_params& p, std::int64_t start_pos,
+                                                  std::int64_t n_tokens) {
+  static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
+  if (n_tokens == 0) return 0;
+  return detail::attention_prepare<Acc>(p, start_pos, n_tokens).layout.total +
+         detail::simd::max_align;
+}
+
+/// Causal attention of n_tokens query rows at positions start_pos ..
+/// start_pos + n_tokens - 1 against the cache (see the top of this file),
+/// using the caller's scratch of scratch_bytes (>= attention_scratch_bytes).
+/// Throws shiftrope::error for bad parameters, positions beyond the table or
+/// the cache, or too small a scratch; the kernel itself does not throw.
+template <class Acc, class KV>
+void attention(const attention_params& p, const remap& positions, const rope_table<Acc>& table,
+               const Acc* q, std::int64_t start_pos, std::int64_t n_tokens,
+               const kv_cache_view<KV>& cache, Acc* out, void* scratch, std::size_t scratch_bytes) {
+  static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
+  static_assert(is_storage_type_v<KV>, "KV must be float, double, f16 or bf16");
+  const detail::attention_setup<Acc> s = detail::attention_prepare<Acc>(p, start_pos, n_tokens);
+  validate(positions);
+  if (table.config().head_dim != p.head_dim)
+    fail("attention: rope table head_dim (", table.config().head_dim,
+         ") must equal attention_params.head_dim (", p.head_dim, ")");
+  if (n_tokens == 0) return;
+  const std::int64_t end = start_pos + n_tokens;
+  if (table.n_pos() < end)
+    fail("attention: rope table covers ", table.n_pos(), " positions, the queries reach position ",
+         end - 1);
+  if (cache.n_pos < end)
+    fail("attention: kv_cache_view.n_pos (", cache.n_pos, ") must cover the query positions (", end,
+         ")");
+  if (!cache.k || !cache.v) fail("attention: kv_cache_view.k and .v must not be null");
+  if (cache.pos_stride < static_cast<std::size_t>(p.head_dim) ||
+      (p.n_kv_heads > 1 && cache.head_stride < static_cast<std::size_t>(p.head_dim)))
+    fail("attention: kv_cache_view strides must be >= head_dim (", p.head_dim,
+         "), got pos_stride = ", cache.pos_stride, ", head_stride = ", cache.head_stride);
+  if (!q || !out) fail("attention: q and out must not be null");
+  if (scratch_bytes < s.layout.total + detail::simd::max_align || !scratch)
+    fail("attention: scratch_bytes must be >= ", s.layout.total + detail::simd::max_align,
+         " (attention_scratch_bytes), got ", scratch_bytes);
+  detail::attn::context<Acc, KV> cx;
+  cx.n_heads = p.n_heads;
+  cx.n_kv_heads = p.n_kv_heads;
+  cx.group = p.n_heads / p.n_kv_heads;
+  cx.head_dim = p.head_dim;
+  cx.dp = detail::attn::round_up(p.head_dim, detail::attn::blocking<Acc>::width);
+  cx.scale = static_cast<Acc>(p.logit_factor());
+  const auto* str = std::get_if<string_remap>(&positions);
+  cx.overlapping = str && str->duplicate_boundary_key;
+  cx.positions = &positions;
+  cx.table = &table;
+  cx.q = q;
+  cx.start_pos = start_pos;
+  cx.n_tokens = n_tokens;
+  cx.k = cache.k;
+  cx.v = cache.v;
+  cx.pos_stride = cache.pos_stride;
+  cx.head_stride = cache.head_stride;
+  cx.out = out;
+  void* base = scratch;
+  std::size_t space = scratch_bytes;
+  std::align(detail::simd::max_align, s.layout.total, base, space);
+  detail::attn::run(cx, s.plan, s.layout, static_cast<std::byte*>(base));
+}
+
+/// The same, with scratch allocated for the call.
+template <class Acc, class KV>
+void attention(const attention_params& p, const remap& positions, const rope_table<Acc>& table,
+               const Acc* q, std::int64_t start_pos, std::int64_t n_tokens,
+               const kv_cache_view<KV>& cache, Acc* out) {
+  const std::size_t bytes = attention_scratch_bytes<Acc>(p, start_pos, n_tokens);
+  const std::unique_ptr<std::byte[]> scratch(bytes ? new std::byte[bytes] : nullptr);
+  attention(p, positions, table, q, start_pos, n_tokens, cache, out, scratch.get(), bytes);
+}
+
+}  // namespace shiftrope

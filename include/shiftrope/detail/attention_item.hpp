@@ -1,0 +1,261 @@
+// shiftrope/detail/attention_item.hpp - one work item of the attention
+// kernel: a block of query rows (tokens × query heads of one KV group)
+// against one run of keys, with the position remap fused in.
+//
+// Each row owns up to two rotated copies of its query (the remap's segments,
+// DESIGN §1): slot 1 scores the last segment (the near keys, ending at the
+// row's own position m), slot 0 the segment before it (STRING's far keys,
+// query rotated at m - S + W). A (row register × key block) micro-tile that
+// lies wholly inside one slot's segment uses that copy alone; only
+// micro-tiles cut by the causal diagonal or by the line d = S compute both
+// copies and mask per lane. One online softmax runs over the whole row.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "../position_map.hpp"
+#include "../rope.hpp"
+#include "attention_kernels.hpp"
+
+namespace shiftrope::detail::attn {
+
+/// Everything a work item reads, validated by the public entry.
+template <class Acc, class KV>
+struct context {
+  int n_heads = 0;           // query heads
+  int n_kv_heads = 0;        // KV heads
+  int group = 0;             // n_heads / n_kv_heads
+  int head_dim = 0;          // values per head vector
+  int dp = 0;                // head_dim rounded up to whole registers
+  Acc scale = 1;             // softmax_scale · logit_scale, folded into the query copies
+  bool overlapping = false;  // a key may lie in both segments of a row (duplicate_boundary_key)
+  const remap* positions = nullptr;
+  const rope_table<Acc>* table = nullptr;
+  const Acc* q = nullptr;  // [n_tokens × n_heads × head_dim], un-rotated
+  std::int64_t start_pos = 0;
+  std::int64_t n_tokens = 0;
+  const KV* k = nullptr;  // key of KV head h at position n: k + h·head_stride + n·pos_stride
+  const KV* v = nullptr;  // value, same layout
+  std::size_t pos_stride = 0;
+  std::size_t head_stride = 0;
+  Acc* out = nullptr;  // [n_tokens × n_heads × head_dim]
+};
+
+/// How the work is cut: items are (token block, KV head, head block, key
+/// chunk); key chunks > 1 only when the other axes give too few items for
+/// the threads (decoding), and their partial results are merged at the end.
+struct plan {
+  int n_threads = 1;
+  int heads_per_item = 1;            // query heads of one group per item
+  int n_head_blocks = 1;             // ceil(group / heads_per_item)
+  std::int64_t tokens_per_item = 1;  // query tokens per item
+  std::int64_t n_token_blocks = 0;   // ceil(n_tokens / tokens_per_item)
+  int n_chunks = 1;                  // key chunks per (token block, head)
+  std::int64_t chunk_keys = 0;       // keys per chunk (a multiple of the tile)
+  int rows_pad = 0;                  // largest item's rows, rounded up to whole registers
+  std::int64_t n_base = 0;           // items without the chunk axis
+  [[nodiscard]] std::int64_t n_items() const noexcept { return n_base * n_chunks; }
+};
+
+/// One thread's scratch (all Acc unless said), carved from one buffer.
+template <class Acc>
+struct buffers {
+  Acc* q = nullptr;      // [2 × rows_pad × dp]: slot j's copies, Q^T [head_dim × rows_pad]
+                         // (rows in lanes) or rows [rows_pad × dp] (dot-product path)
+  Acc* o = nullptr;      // [rows_pad × dp] unnormalised output rows
+  Acc* m = nullptr;      // [rows_pad] running max
+  Acc* l = nullptr;      // [rows_pad] running sum
+  Acc* alpha = nullptr;  // [rows_pad] rescale factor of the last softmax step
+  Acc* lo = nullptr;     // [2 × rows_pad] slot j's first key, relative to the tile
+  Acc* hi = nullptr;     // [2 × rows_pad] slot j's end key, relative to the tile
+  Acc* s = nullptr;      // [tile_keys × block_rows] S^T (then P^T) of one micro-block
+  Acc* kt = nullptr;     // [tile_keys × dp] converted K tile
+  Acc* vt = nullptr;     // [tile_keys × dp] converted V tile
+  Acc* rot = nullptr;    // [dp] one query being rotated
+  std::int64_t* seg = nullptr;  // [rows_pad × 6] per row: b0, e0, b1, e1, qpos0, qpos1
+};
+
+/// Per-register summary of the slot ranges [lo, hi) for the current tile,
+/// used to classify micro-tiles without looking at every lane.
+template <class Acc>
+struct range_stats {
+  static constexpr int max_vec = blocking<Acc>::item_rows / blocking<Acc>::width;
+  Acc lo_min[2][max_vec], lo_max[2][max_vec], hi_min[2][max_vec], hi_max[2][max_vec];
+};
+
+enum class tile_kind { empty, slot0, slot1, mixed };
+
+/// How keys [kb, kb + nk) of the tile meet register v's rows: kind, and
+/// which slots no lane uses there (`none`).
+struct tile_class {
+  tile_kind kind = tile_kind::empty;
+  bool none[2] = {true, true};
+};
+
+/// Classifies keys [kb, kb + nk) of the tile for register v (conservative:
+/// a micro-tile it calls mixed may still turn out to use one slot only).
+template <class Acc>
+inline tile_class classify(const range_stats<Acc>& st, int v, int kb, int nk) noexcept {
+  tile_class c;
+  bool full[2];
+  for (int j = 0; j < 2; ++j) {
+    c.none[j] = st.hi_max[j][v] <= Acc(kb) || st.lo_min[j][v] >= Acc(kb + nk);
+    full[j] = st.lo_max[j][v] <= Acc(kb) && Acc(kb + nk) <= st.hi_min[j][v];
+  }
+  if (c.none[0] && c.none[1])
+    c.kind = tile_kind::empty;
+  else if (full[0] && c.none[1])
+    c.kind = tile_kind::slot0;
+  else if (full[1] && c.none[0])
+    c.kind = tile_kind::slot1;
+  else
+    c.kind = tile_kind::mixed;
+  return c;
+}
+
+/// s[kk·lds] = the masked combination of the slots' scores tmp[kk·ldt +
+/// i·width] (slot slots[i]) for keys kb + kk, kk < nk: a slot's score counts
+/// where the key lies in that slot's range for the lane's row; a key in both
+/// (duplicate_boundary_key) enters as log(e^a + e^b).
+template <class Acc>
+inline void merge_slots(const Acc* tmp, std::size_t ldt, const int* slots, int n_slots, int kb,
+                        int nk, const Acc* lo, const Acc* hi, int rows_pad, bool overlapping,
+                        Acc* s, std::size_t lds) noexcept {
+  using V = simd::vec<Acc>;
+  constexpr int w = blocking<Acc>::width;
+  const Acc neg_inf = -std::numeric_limits<Acc>::infinity();
+  for (int kk = 0; kk < nk; ++kk) {
+    V acc = simd::splat(neg_inf);
+    for (int i = 0; i < n_slots; ++i) {
+      const int j = slots[i];
+      const V x = simd::keep_in_range(simd::load(tmp + static_cast<std::size_t>(kk) * ldt + i * w),
+                                      Acc(kb + kk), simd::load(lo + j * rows_pad),
+                                      simd::load(hi + j * rows_pad), neg_inf);
+      acc = overlapping ? simd::log_add_exp(acc, x) : simd::max(acc, x);
+    }
+    simd::store(s + static_cast<std::size_t>(kk) * lds, acc);
+  }
+}
+
+/// Calls f(std::integral_constant<int, R>{}) for a run-time 1 <= r <= 8.
+template <class F>
+inline void dispatch_rows(int r, F&& f) {
+  switch (r) {
+    case 1:
+      f(std::integral_constant<int, 1>{});
+      break;
+    case 2:
+      f(std::integral_constant<int, 2>{});
+      break;
+    case 3:
+      f(std::integral_constant<int, 3>{});
+      break;
+    case 4:
+      f(std::integral_constant<int, 4>{});
+      break;
+    case 5:
+      f(std::integral_constant<int, 5>{});
+      break;
+    case 6:
+      f(std::integral_constant<int, 6>{});
+      break;
+    case 7:
+      f(std::integral_constant<int, 7>{});
+      break;
+    default:
+      f(std::integral_constant<int, 8>{});
+      break;
+  }
+}
+
+/// The rows of one item and where its keys come from.
+template <class Acc>
+struct item_rows {
+  std::int64_t t_begin = 0, h_begin = 0;  // first token, first query head
+  int n_h = 0;                            // query heads per token in the item
+  int rows = 0, rows_pad = 0;             // rows = tokens × n_h; rows_pad a register multiple
+  bool dot = false;                       // dot-product score path (few rows)
+  bool has_far = false;                   // some row has a slot-0 segment
+};
+
+/// Fills the per-row segments (slots) and the rotated, scaled query copies.
+template <class Acc, class KV>
+inline void setup_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
+                       const buffers<Acc>& b) noexcept {
+  const int rp = ir.rows_pad;
+  ir.has_far = false;
+  for (int r = 0; r < rp; ++r) {  // padding rows repeat the last row
+    const int src = std::min(r, ir.rows - 1);
+    const std::int64_t m = cx.start_pos + ir.t_begin + src / ir.n_h;
+    key_segment segs[max_key_segments];
+    const int n = key_segments(*cx.positions, m, segs);
+    std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
+    for (int j = 0; j < 2; ++j) sg[2 * j] = sg[2 * j + 1] = sg[4 + j] = 0;
+    for (int i = 0; i < n; ++i) {  // the last segment goes to slot 1
+      const int j = 2 - n + i;
+      sg[2 * j] = segs[i].begin;
+      sg[2 * j + 1] = segs[i].end;
+      sg[4 + j] = segs[i].query_pos;
+    }
+    if (sg[1] > sg[0]) ir.has_far = true;
+  }
+  const std::size_t slot_size = static_cast<std::size_t>(rp) * cx.dp;
+  for (int j = ir.has_far ? 0 : 1; j < 2; ++j) {
+    Acc* dst = b.q + j * slot_size;
+    for (int r = 0; r < rp; ++r) {
+      const int src = std::min(r, ir.rows - 1);
+      const std::int64_t t = ir.t_begin + src / ir.n_h;
+      const std::int64_t h = ir.h_begin + src % ir.n_h;
+      const Acc* qr = cx.q + (static_cast<std::size_t>(t) * cx.n_heads + h) * cx.head_dim;
+      const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
+      Acc* x = b.rot;
+      std::fill(x, x + cx.dp, Acc(0));
+      if (sg[2 * j + 1] > sg[2 * j]) {  // slot in use: rotate at its query position
+        std::copy(qr, qr + cx.head_dim, x);
+        cx.table->rotate(x, sg[4 + j]);
+        for (int d = 0; d < cx.head_dim; ++d) x[d] *= cx.scale;
+      }
+      if (ir.dot) {
+        std::copy(x, x + cx.dp, dst + static_cast<std::size_t>(r) * cx.dp);
+      } else {
+        for (int d = 0; d < cx.head_dim; ++d) dst[static_cast<std::size_t>(d) * rp + r] = x[d];
+      }
+    }
+  }
+}
+
+/// Slot ranges relative to the tile [t0, t0 + cnt), clamped to [-1, cnt]
+/// (exact in Acc), and their per-register summary.
+template <class Acc>
+inline void tile_ranges(const item_rows<Acc>& ir, const buffers<Acc>& b, std::int64_t t0, int cnt,
+                        range_stats<Acc>& st) noexcept {
+  constexpr int w = blocking<Acc>::width;
+  const auto rel = [&](std::int64_t x) {
+    return static_cast<Acc>(std::clamp<std::int64_t>(x - t0, -1, cnt));
+  };
+  for (int v = 0; v * w < ir.rows_pad; ++v) {
+    for (int j = 0; j < 2; ++j) {
+      Acc lmin = std::numeric_limits<Acc>::max(), lmax = -lmin, hmin = lmin, hmax = -lmin;
+      for (int r = v * w; r < (v + 1) * w; ++r) {
+        const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
+        const Acc lo = rel(sg[2 * j]), hi = rel(sg[2 * j + 1]);
+        b.lo[j * ir.rows_pad + r] = lo;
+        b.hi[j * ir.rows_pad + r] = hi;
+        lmin = std::min(lmin, lo);
+        lmax = std::max(lmax, lo);
+        hmin = std::min(hmin, hi);
+        hmax = std::max(hmax, hi);
+      }
+      st.lo_min[j][v] = lmin;
+      st.lo_max[j][v] = lmax;
+      st.hi_min[j][v] = hmin;
+      st.hi_max[j][v] = hmax;
+    }
+  }
+}
+
+}  // namespace shiftrope::detail::attn

@@ -1,0 +1,595 @@
+// Tests of attention.hpp against a naive reference written plainly here:
+// every score is materialised by rotating the UN-rotated query by the
+// remapped relative position f(m - n) (angles from theta_i = base^(-2i/D),
+// computed in double in this file, not from the library's tables or
+// segments) against the UN-rotated key, then a full softmax and a weighted
+// sum, all in double. The kernel instead gets keys rotated at their own
+// positions and exploits <R(m')q, R(n)k> = <R(m'-n)q, k>; the reference
+// does not.
+//
+// The keys the reference uses are exactly the cache's (rounded) keys,
+// rotated back by -n in double, so f16/bf16 storage adds no reference
+// error: tolerances depend on the compute type only.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <shiftrope/attention.hpp>
+#include <string>
+#include <vector>
+
+using shiftrope::attention_params;
+using shiftrope::bf16;
+using shiftrope::f16;
+using shiftrope::identity_remap;
+using shiftrope::kv_cache_view;
+using shiftrope::remap;
+using shiftrope::rope_pairing;
+using shiftrope::string_remap;
+
+namespace {
+
+// Named tolerances (combined: |got - want| <= abs + rel·|want|). Outputs are
+// convex combinations of values in [-1, 1].
+struct tolerance {
+  double abs_tol, rel_tol;
+};
+// double: the kernel's only error is rounding in double (tables, FMAs, exp).
+constexpr tolerance kTolDouble{1e-11, 1e-11};
+// float: logits of |q||k|/sqrt(D) ~ 5 carry ~1e-6 relative error; exp and the
+// float cos/sin tables add ~1e-7; the outputs move by a few 1e-6.
+constexpr tolerance kTolFloat{3e-5, 3e-5};
+// Two kernel runs of the same problem (different tiling or threads): only
+// summation order differs.
+constexpr tolerance kTolSameFloat{1e-5, 1e-5};
+constexpr tolerance kTolSameDouble{1e-12, 1e-12};
+
+template <class Acc>
+constexpr tolerance ref_tol() {
+  return std::is_same_v<Acc, double> ? kTolDouble : kTolFloat;
+}
+template <class Acc>
+constexpr tolerance same_tol() {
+  return std::is_same_v<Acc, double> ? kTolSameDouble : kTolSameFloat;
+}
+
+// Fixed-seed generator (splitmix64), identical on every platform.
+struct splitmix64 {
+  std::uint64_t state;
+  std::uint64_t next() {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-52 - 1.0; }  // [-1, 1)
+};
+
+/// Counts elements outside the tolerance; reports the first one.
+template <class A, class B>
+std::size_t count_mismatches(const A* got, const B* want, std::size_t n, tolerance tol,
+                             std::string* first = nullptr) {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double g = static_cast<double>(got[i]), w = static_cast<double>(want[i]);
+    if (!(std::fabs(g - w) <= tol.abs_tol + tol.rel_tol * std::fabs(w))) {
+      if (bad == 0 && first)
+        *first = "index " + std::to_string(i) + ": got " + std::to_string(g) + ", want " +
+                 std::to_string(w);
+      ++bad;
+    }
+  }
+  return bad;
+}
+
+/// One problem: shapes, remap and how the kernel is called.
+struct problem {
+  int n_heads = 4;
+  int n_kv_heads = 2;
+  int head_dim = 64;
+  std::int64_t length = 17;  // positions 0 .. length-1 (all are queries in a prefill)
+  remap positions = identity_remap{};
+  rope_pairing pairing = rope_pairing::interleaved;
+  double base = 10000.0;
+  double softmax_scale = 0.0;  // 0 = 1/sqrt(head_dim)
+  double logit_scale = 1.0;
+  int n_threads = 2;
+  bool position_major = false;  // cache layout [n_ctx × n_kv_heads × D] instead of head-major
+  std::uint64_t seed = 1;
+};
+
+std::string describe(const problem& p) {
+  return "H=" + std::to_string(p.n_heads) + "/" + std::to_string(p.n_kv_heads) +
+         " D=" + std::to_string(p.head_dim) + " L=" + std::to_string(p.length) + " " +
+         shiftrope::describe(p.positions) +
+         (p.pairing == rope_pairing::half_split ? " half_split" : " interleaved") +
+         " threads=" + std::to_string(p.n_threads);
+}
+
+/// The test's own RoPE in double: cos/sin of p·theta_i for p in [-P, P].
+struct test_rope {
+  int d = 0, planes = 0;
+  std::int64_t max_p = 0;
+  rope_pairing pairing = rope_pairing::interleaved;
+  std::vector<double> c, s;  // [(2P+1) × planes]
+  test_rope(int head_dim, double base, rope_pairing pr, std::int64_t max_pos)
+      : d(head_dim), planes(head_dim / 2), max_p(max_pos), pairing(pr) {
+    c.resize(static_cast<std::size_t>(2 * max_p + 1) * planes);
+    s.resize(c.size());
+    for (std::int64_t p = -max_p; p <= max_p; ++p)
+      for (int i = 0; i < planes; ++i) {
+        const double theta = std::pow(base, -2.0 * i / d);
+        c[static_cast<std::size_t>(p + max_p) * planes + i] =
+            std::cos(static_cast<double>(p) * theta);
+        s[static_cast<std::size_t>(p + max_p) * planes + i] =
+            std::sin(static_cast<double>(p) * theta);
+      }
+  }
+  /// y = R(p) x.
+  void rotate(const double* x, std::int64_t p, double* y) const {
+    const double* cp = &c[static_cast<std::size_t>(p + max_p) * planes];
+    const double* sp = &s[static_cast<std::size_t>(p + max_p) * planes];
+    for (int i = 0; i < planes; ++i) {
+      const int a = pairing == rope_pairing::interleaved ? 2 * i : i;
+      const int b = pairing == rope_pairing::interleaved ? 2 * i + 1 : i + planes;
+      y[a] = x[a] * cp[i] - x[b] * sp[i];
+      y[b] = x[b] * cp[i] + x[a] * sp[i];
+    }
+  }
+};
+
+/// Relative positions a (query m, key n) pair is scored at, written from the
+/// formula: RoPE {d}; STRING {d} below S, {d - S + W} from S on; with the
+/// reference-prefill duplicate, the key at d = S counts at both S and W.
+std::vector<std::int64_t> scored_positions(const remap& r, std::int64_t d) {
+  if (const auto* s = std::get_if<string_remap>(&r)) {
+    if (d < s->shift) return {d};
+    if (d == s->shift && s->duplicate_boundary_key) return {d, s->window};
+    return {d - s->shift + s->window};
+  }
+  return {d};
+}
+
+/// Inputs: queries, the cache the kernel reads, and the un-rotated keys and
+/// values the reference reads (the cache's own values, rotated back).
+template <class KV>
+struct inputs {
+  std::vector<double> q;        // [L × H × D] un-rotated
+  std::vector<KV> k, v;         // cache, layout per problem
+  std::vector<double> k_plain;  // [L × Hkv × D] = R(-n) · cache key n
+  std::vector<double> v_plain;  // [L × Hkv × D] = cache value n
+  kv_cache_view<KV> view;
+};
+
+template <class KV>
+inputs<KV> make_inputs(const problem& p, const test_rope& rope) {
+  splitmix64 g{p.seed};
+  inputs<KV> in;
+  const std::size_t L = static_cast<std::size_t>(p.length),
+                    D = static_cast<std::size_t>(p.head_dim);
+  const std::size_t H = static_cast<std::size_t>(p.n_heads),
+                    G = static_cast<std::size_t>(p.n_kv_heads);
+  in.q.resize(L * H * D);
+  for (double& x : in.q) x = g.uniform();
+  in.k.resize(L * G * D);
+  in.v.resize(L * G * D);
+  in.k_plain.resize(L * G * D);
+  in.v_plain.resize(L * G * D);
+  std::vector<double> raw(D), rot(D), back(D);
+  for (std::size_t n = 0; n < L; ++n)
+    for (std::size_t h = 0; h < G; ++h) {
+      const std::size_t at = p.position_major ? (n * G + h) * D : (h * L + n) * D;
+      for (std::size_t i = 0; i < D; ++i) raw[i] = g.uniform();
+      rope.rotate(raw.data(), static_cast<std::int64_t>(n), rot.data());
+      for (std::size_t i = 0; i < D; ++i) in.k[at + i] = shiftrope::convert<KV>(rot[i]);
+      for (std::size_t i = 0; i < D; ++i) rot[i] = shiftrope::convert<double>(in.k[at + i]);
+      rope.rotate(rot.data(), -static_cast<std::int64_t>(n), back.data());
+      for (std::size_t i = 0; i < D; ++i) {
+        in.k_plain[(n * G + h) * D + i] = back[i];
+        in.v[at + i] = shiftrope::convert<KV>(g.uniform());
+        in.v_plain[(n * G + h) * D + i] = shiftrope::convert<double>(in.v[at + i]);
+      }
+    }
+  in.view = p.position_major ? kv_cache_view<KV>::position_major(in.k.data(), in.v.data(),
+                                                                 p.n_kv_heads, p.head_dim, p.length)
+                             : kv_cache_view<KV>::head_major(in.k.data(), in.v.data(), p.length,
+                                                             p.head_dim, p.length);
+  return in;
+}
+
+/// The naive reference: rows [first_row, L) of a full causal prefill, in
+/// double (earlier rows are left 0).
+template <class KV>
+std::vector<double> reference(const problem& p, const test_rope& rope, const inputs<KV>& in,
+                              std::int64_t first_row = 0) {
+  const int H = p.n_heads, D = p.head_dim, G = p.n_kv_heads, group = H / G;
+  const double c =
+      (p.softmax_scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(D)) : p.softmax_scale) *
+      p.logit_scale;
+  std::vector<double> out(static_cast<std::size_t>(p.length) * H * D, 0.0);
+  std::vector<double> qr(static_cast<std::size_t>(D)), scores, acc(static_cast<std::size_t>(D));
+  std::vector<std::int64_t> key_of;
+  for (std::int64_t m = first_row; m < p.length; ++m)
+    for (int h = 0; h < H; ++h) {
+      const double* q = &in.q[(static_cast<std::size_t>(m) * H + h) * D];
+      const int kvh = h / group;
+      scores.clear();
+      key_of.clear();
+      for (std::int64_t n = 0; n <= m; ++n)
+        for (std::int64_t pos : scored_positions(p.positions, m - n)) {
+          rope.rotate(q, pos, qr.data());
+          const double* k = &in.k_plain[(static_cast<std::size_t>(n) * G + kvh) * D];
+          double dot = 0;
+          for (int i = 0; i < D; ++i) dot += qr[i] * k[i];
+          scores.push_back(c * dot);
+          key_of.push_back(n);
+        }
+      const double mx = *std::max_element(scores.begin(), scores.end());
+      double sum = 0;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (std::size_t j = 0; j < scores.size(); ++j) {
+        const double e = std::exp(scores[j] - mx);
+        sum += e;
+        const double* v = &in.v_plain[(static_cast<std::size_t>(key_of[j]) * G + kvh) * D];
+        for (int i = 0; i < D; ++i) acc[i] += e * v[i];
+      }
+      double* o = &out[(static_cast<std::size_t>(m) * H + h) * D];
+      for (int i = 0; i < D; ++i) o[i] = acc[i] / sum;
+    }
+  return out;
+}
+
+attention_params params_of(const problem& p) {
+  attention_params a;
+  a.n_heads = p.n_heads;
+  a.n_kv_heads = p.n_kv_heads;
+  a.head_dim = p.head_dim;
+  a.softmax_scale = p.softmax_scale;
+  a.logit_scale = p.logit_scale;
+  a.n_threads = p.n_threads;
+  return a;
+}
+
+template <class Acc>
+shiftrope::rope_table<Acc> table_of(const problem& p) {
+  shiftrope::rope_config cfg;
+  cfg.head_dim = p.head_dim;
+  cfg.base = p.base;
+  cfg.pairing = p.pairing;
+  return shiftrope::rope_table<Acc>(cfg, p.length);
+}
+
+constexpr double kGuard = 1234.5;  // written after every output buffer
+constexpr std::size_t kGuardCount = 17;
+
+/// Runs the kernel on query rows [t0, t0 + n) (positions t0 ..) into
+/// out rows [t0, t0 + n); checks the guard elements after the call's output.
+template <class Acc, class KV>
+void run_rows(const problem& p, const inputs<KV>& in, const shiftrope::rope_table<Acc>& table,
+              std::int64_t t0, std::int64_t n, std::vector<Acc>& out, int n_threads) {
+  const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+  std::vector<Acc> q(static_cast<std::size_t>(n) * row);
+  for (std::size_t i = 0; i < q.size(); ++i) q[i] = static_cast<Acc>(in.q[t0 * row + i]);
+  std::vector<Acc> o(static_cast<std::size_t>(n) * row + kGuardCount, Acc(kGuard));
+  attention_params a = params_of(p);
+  a.n_threads = n_threads;
+  kv_cache_view<KV> view = in.view;
+  view.n_pos = t0 + n;  // the kernel may read only what is filled
+  shiftrope::attention(a, p.positions, table, q.data(), t0, n, view, o.data());
+  for (std::size_t i = 0; i < kGuardCount; ++i)
+    REQUIRE(o[static_cast<std::size_t>(n) * row + i] == Acc(kGuard));
+  std::copy(o.begin(), o.begin() + static_cast<std::ptrdiff_t>(n * row), out.begin() + t0 * row);
+}
+
+/// Full prefill of problem p in Acc/KV against the reference.
+template <class Acc, class KV>
+void check_prefill(const problem& p) {
+  CAPTURE(describe(p));
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+  const inputs<KV> in = make_inputs<KV>(p, rope);
+  const std::vector<double> want = reference(p, rope, in);
+  const auto table = table_of<Acc>(p);
+  std::vector<Acc> got(want.size());
+  run_rows(p, in, table, 0, p.length, got, p.n_threads);
+  std::string first;
+  CHECK_MESSAGE(count_mismatches(got.data(), want.data(), want.size(), ref_tol<Acc>(), &first) == 0,
+                first);
+}
+
+std::vector<remap> string_sweep(std::int64_t L) {
+  std::vector<remap> r;
+  r.push_back(identity_remap{});
+  r.push_back(string_remap{1, 0});                                 // S = 1
+  r.push_back(string_remap{std::max<std::int64_t>(L / 3, 1), 0});  // W = 0
+  if (L / 3 > 2) r.push_back(string_remap{L / 3, std::min<std::int64_t>(L / 3 - 1, 5)});
+  if (L > 2) r.push_back(string_remap{L - 1, 1});  // S = L - 1
+  r.push_back(string_remap{L + 3, 2});             // L < S
+  if (L > 1) r.push_back(string_remap{L, L - 1});  // L = S
+  if (L > 2) r.push_back(string_remap{L - 1, 0});  // L = S + 1
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("the mismatch counter reports a value outside the tolerance") {
+  const double want[3] = {1.0, -2.0, 0.5};
+  const float ok[3] = {1.0f, -2.0f, 0.5f};
+  const float bad[3] = {1.0f, -2.0f, 0.5001f};
+  CHECK(count_mismatches(ok, want, 3, kTolFloat) == 0);
+  CHECK(count_mismatches(bad, want, 3, kTolFloat) == 1);
+  const double nan_val[1] = {std::numeric_limits<double>::quiet_NaN()};
+  CHECK(count_mismatches(nan_val, want, 1, kTolDouble) == 1);
+}
+
+TEST_CASE("remaps and lengths against the naive reference (double)") {
+  for (std::int64_t L : {1, 2, 17, 129, 517}) {
+    for (const remap& r : string_sweep(L)) {
+      if (L == 517 && std::holds_alternative<string_remap>(r) &&
+          std::get<string_remap>(r).shift != L / 3)
+        continue;  // the long length checks the typical STRING setting and RoPE only
+      problem p;
+      p.length = L;
+      p.positions = r;
+      p.head_dim = L == 517 ? 16 : 24;
+      check_prefill<double, double>(p);
+    }
+  }
+}
+
+TEST_CASE("remaps and lengths against the naive reference (float)") {
+  for (std::int64_t L : {1, 2, 17, 129, 517}) {
+    for (const remap& r : string_sweep(L)) {
+      if (L == 517 && std::holds_alternative<string_remap>(r) &&
+          std::get<string_remap>(r).shift != L / 3)
+        continue;
+      problem p;
+      p.length = L;
+      p.positions = r;
+      p.head_dim = 32;
+      p.n_heads = 2;
+      p.n_kv_heads = 1;
+      check_prefill<float, float>(p);
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("head_dim sweep", Acc, float, double) {
+  for (int d : {8, 64, 72, 80, 128}) {
+    problem p;
+    p.head_dim = d;
+    p.length = 150;
+    p.positions = string_remap{40, 7};
+    p.n_heads = 4;
+    p.n_kv_heads = 1;
+    check_prefill<Acc, Acc>(p);
+  }
+}
+
+TEST_CASE_TEMPLATE("GQA ratios and pairings", Acc, float, double) {
+  for (int ratio : {1, 2, 4, 8, 16}) {
+    for (rope_pairing pr : {rope_pairing::interleaved, rope_pairing::half_split}) {
+      problem p;
+      p.n_kv_heads = 2;
+      p.n_heads = 2 * ratio;
+      p.head_dim = 32;
+      p.length = 70;
+      p.pairing = pr;
+      p.positions = string_remap{23, 4};
+      p.seed = static_cast<std::uint64_t>(ratio);
+      check_prefill<Acc, Acc>(p);
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("KV storage types (double compute)", KV, float, double, f16, bf16) {
+  problem p;
+  p.length = 140;
+  p.head_dim = 40;
+  p.positions = string_remap{50, 8};
+  check_prefill<double, KV>(p);
+  p.n_heads = 8;
+  p.n_kv_heads = 8;
+  p.positions = identity_remap{};
+  p.position_major = true;
+  check_prefill<double, KV>(p);
+}
+
+TEST_CASE_TEMPLATE("KV storage types (float compute)", KV, float, double, f16, bf16) {
+  problem p;
+  p.length = 140;
+  p.head_dim = 48;
+  p.positions = string_remap{50, 8};
+  check_prefill<float, KV>(p);
+  p.n_heads = 8;
+  p.n_kv_heads = 8;
+  p.head_dim = 64;  // float K/V rows used in place, no conversion
+  p.position_major = true;
+  check_prefill<float, KV>(p);
+}
+
+TEST_CASE("softmax_scale and logit_scale multiply every logit") {
+  problem p;
+  p.length = 60;
+  p.positions = string_remap{20, 3};
+  p.softmax_scale = 0.3;
+  p.logit_scale = 1.1434;  // STRING's attention factor squared
+  check_prefill<double, double>(p);
+  check_prefill<float, float>(p);
+}
+
+TEST_CASE("duplicate_boundary_key: the key at distance S enters the softmax twice") {
+  for (std::int64_t S : {1, 3, 40}) {
+    problem p;
+    p.length = 130;
+    string_remap r{S, S == 1 ? 0 : 2};
+    r.duplicate_boundary_key = true;
+    p.positions = r;
+    p.head_dim = 32;
+    check_prefill<double, double>(p);
+    check_prefill<float, f16>(p);
+    // The duplicate changes the result: the formula's output differs.
+    const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+    const inputs<double> in = make_inputs<double>(p, rope);
+    const std::vector<double> dup = reference(p, rope, in);
+    p.positions = string_remap{S, r.window};
+    const std::vector<double> once = reference(p, rope, in);
+    CHECK(count_mismatches(dup.data(), once.data(), dup.size(), kTolFloat) > 0);
+  }
+}
+
+TEST_CASE_TEMPLATE("decode after a prefill of N equals row N of a prefill of N + 1", Acc, float,
+                   double) {
+  for (int ratio : {1, 4, 8, 16}) {
+    problem p;
+    p.n_kv_heads = 2;
+    p.n_heads = 2 * ratio;
+    p.head_dim = 64;
+    p.length = 1300;  // long enough for the key axis to split across threads
+    p.positions = string_remap{433, 128};
+    p.seed = 7 + static_cast<std::uint64_t>(ratio);
+    CAPTURE(describe(p));
+    const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+    const inputs<Acc> in = make_inputs<Acc>(p, rope);
+    const auto table = table_of<Acc>(p);
+    const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+    const std::int64_t N = p.length - 1;
+    std::vector<Acc> one_shot(static_cast<std::size_t>(p.length) * row);
+    run_rows(p, in, table, 0, p.length, one_shot, 2);
+    std::vector<Acc> stepped(one_shot.size());
+    run_rows(p, in, table, 0, N, stepped, 2);
+    for (int threads : {1, 2, 3}) {
+      run_rows(p, in, table, N, 1, stepped, threads);
+      CHECK(count_mismatches(stepped.data() + N * row, one_shot.data() + N * row, row,
+                             same_tol<Acc>()) == 0);
+    }
+    // And the last row against the reference, computed for that row only.
+    const std::vector<double> want = reference(p, rope, in, N);
+    CHECK(count_mismatches(stepped.data() + N * row, want.data() + N * row, row, ref_tol<Acc>()) ==
+          0);
+  }
+}
+
+TEST_CASE_TEMPLATE("chunked prefill equals one call; 1, 2 and 3 threads agree", Acc, float,
+                   double) {
+  problem p;
+  p.length = 400;
+  p.head_dim = 72;
+  p.n_heads = 6;
+  p.n_kv_heads = 2;
+  p.positions = string_remap{130, 16};
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+  const inputs<Acc> in = make_inputs<Acc>(p, rope);
+  const auto table = table_of<Acc>(p);
+  const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+  std::vector<Acc> one(static_cast<std::size_t>(p.length) * row);
+  run_rows(p, in, table, 0, p.length, one, 1);
+  const std::vector<double> want = reference(p, rope, in);
+  CHECK(count_mismatches(one.data(), want.data(), want.size(), ref_tol<Acc>()) == 0);
+  for (int threads : {2, 3}) {
+    std::vector<Acc> again(one.size());
+    run_rows(p, in, table, 0, p.length, again, threads);
+    CHECK(count_mismatches(again.data(), one.data(), one.size(), same_tol<Acc>()) == 0);
+  }
+  std::vector<Acc> chunked(one.size());
+  const std::int64_t cuts[] = {0, 1, 37, 131, 132, 300, 400};
+  for (std::size_t c = 0; c + 1 < std::size(cuts); ++c)
+    run_rows(p, in, table, cuts[c], cuts[c + 1] - cuts[c], chunked, 2);
+  CHECK(count_mismatches(chunked.data(), one.data(), one.size(), same_tol<Acc>()) == 0);
+}
+
+TEST_CASE("n_tokens = 0 is a no-op") {
+  problem p;
+  const auto table = table_of<float>(p);
+  std::vector<float> q(8), out(8, 3.0f), k(8), v(8);
+  const auto view = kv_cache_view<float>::head_major(k.data(), v.data(), 0, p.head_dim, 0);
+  shiftrope::attention(params_of(p), p.positions, table, q.data(), 0, 0, view, out.data());
+  CHECK(std::all_of(out.begin(), out.end(), [](float x) { return x == 3.0f; }));
+  CHECK(shiftrope::attention_scratch_bytes<float>(params_of(p), 5, 0) == 0);
+}
+
+TEST_CASE("scratch: the size query and a caller-owned buffer") {
+  problem p;
+  p.length = 90;
+  p.positions = string_remap{30, 4};
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+  const inputs<float> in = make_inputs<float>(p, rope);
+  const auto table = table_of<float>(p);
+  const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+  std::vector<float> q(in.q.begin(), in.q.end()), out(p.length * row);
+  const attention_params a = params_of(p);
+  const std::size_t bytes = shiftrope::attention_scratch_bytes<float>(a, 0, p.length);
+  CHECK(bytes > 0);
+  std::vector<unsigned char> scratch(bytes + 3);
+  // A misaligned buffer of exactly the size asked for is enough.
+  shiftrope::attention(a, p.positions, table, q.data(), 0, p.length, in.view, out.data(),
+                       scratch.data() + 3, bytes);
+  const std::vector<double> want = reference(p, rope, in);
+  CHECK(count_mismatches(out.data(), want.data(), want.size(), kTolFloat) == 0);
+  CHECK_THROWS_WITH_AS(shiftrope::attention(a, p.positions, table, q.data(), 0, p.length, in.view,
+                                            out.data(), scratch.data(), bytes - 1),
+                       doctest::Contains("scratch_bytes"), shiftrope::error);
+  // The scratch does not grow with the square of the length.
+  attention_params big = a;
+  big.n_threads = 2;
+  const std::size_t b1 = shiftrope::attention_scratch_bytes<float>(big, 0, 4096);
+  const std::size_t b2 = shiftrope::attention_scratch_bytes<float>(big, 0, 32768);
+  CHECK(b2 <= b1);
+}
+
+TEST_CASE("invalid parameters raise shiftrope::error naming the field") {
+  problem p;
+  p.length = 8;
+  const auto table = table_of<float>(p);
+  std::vector<float> q(static_cast<std::size_t>(p.length) * p.n_heads * p.head_dim), out(q.size());
+  std::vector<float> k(static_cast<std::size_t>(p.length) * p.n_kv_heads * p.head_dim), v(k.size());
+  const auto view =
+      kv_cache_view<float>::head_major(k.data(), v.data(), p.length, p.head_dim, p.length);
+  const auto expect = [&](attention_params a, const char* field, std::int64_t start = 0,
+                          std::int64_t n = 4, kv_cache_view<float> vw = {},
+                          remap r = identity_remap{}) {
+    if (!vw.k) vw = view;
+    CAPTURE(field);
+    CHECK_THROWS_WITH_AS(shiftrope::attention(a, r, table, q.data(), start, n, vw, out.data()),
+                         doctest::Contains(field), shiftrope::error);
+  };
+  const attention_params good = params_of(p);
+  attention_params a = good;
+  a.n_heads = 0;
+  expect(a, "n_heads");
+  a = good;
+  a.n_kv_heads = 0;
+  expect(a, "n_kv_heads");
+  a = good;
+  a.n_kv_heads = 3;
+  expect(a, "n_kv_heads");
+  a = good;
+  a.head_dim = 0;
+  expect(a, "head_dim");
+  a = good;
+  a.head_dim = 32;  // differs from the table's
+  expect(a, "head_dim");
+  a = good;
+  a.softmax_scale = -1;
+  expect(a, "softmax_scale");
+  a = good;
+  a.logit_scale = 0;
+  expect(a, "logit_scale");
+  a = good;
+  a.logit_scale = std::numeric_limits<double>::infinity();
+  expect(a, "logit_scale");
+  expect(good, "start_pos", -1);
+  expect(good, "n_tokens", 0, -2);
+  expect(good, "rope table", 6, 4);  // positions up to 9, table has 8
+  auto short_view = view;
+  short_view.n_pos = 3;
+  expect(good, "n_pos", 0, 4, short_view);
+  auto bad_stride = view;
+  bad_stride.pos_stride = 1;
+  expect(good, "pos_stride", 0, 4, bad_stride);
+  expect(good, "shift", 0, 4, {}, string_remap{0, 0});
+  expect(good, "window", 0, 4, {}, string_remap{4, 4});
+  // Nothing was written by the refused calls.
+  CHECK(std::all_of(out.begin(), out.end(), [](float x) { return x == 0.0f; }));
+}
