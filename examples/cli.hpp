@@ -76,7 +76,9 @@ inline bool wants_help(int argc, const char* const* argv) noexcept {
 }
 
 /// Quotes a value for an error message (control characters escaped, long
-/// values cut) so the message stays one line.
+/// values cut) so the message stays one line. Always called as cli::quoted:
+/// unqualified, argument-dependent lookup picks std::quoted (<iomanip>) for a
+/// std::string argument wherever <iomanip> is visible.
 inline std::string quoted(std::string_view text) {
   std::string out = "'";
   for (std::size_t i = 0; i < text.size() && i < 64; ++i) {
@@ -109,11 +111,11 @@ template <class Int>
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   const auto range = [&] {
     return "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-           quoted(text);
+           cli::quoted(text);
   };
   if (ec == std::errc::result_out_of_range) throw cli_error(flag, range());
   if (ec != std::errc() || ptr != end || text.empty())
-    throw cli_error(flag, "expected an integer, got " + quoted(text));
+    throw cli_error(flag, "expected an integer, got " + cli::quoted(text));
   if (value < lo || value > hi) throw cli_error(flag, range());
   return value;
 }
@@ -124,7 +126,7 @@ template <class Int>
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value, std::chars_format::general);
   if (ec != std::errc() || ptr != end || text.empty() || !std::isfinite(value))
-    throw cli_error(flag, "expected a finite number, got " + quoted(text));
+    throw cli_error(flag, "expected a finite number, got " + cli::quoted(text));
   return value;
 }
 
@@ -147,12 +149,13 @@ class args {
         if (arg.rfind("-", 0) == 0) throw cli_error(arg, "unknown flag (see --help)");
         // A bare word: blame the switch it follows, if any.
         if (i > 1 && !given_.empty() && !given_.back().second && argv[i - 1] == given_.back().first)
-          throw cli_error(given_.back().first, "takes no value, got " + quoted(arg));
-        throw cli_error(quoted(arg), "unexpected argument: every value follows its --flag");
+          throw cli_error(given_.back().first, "takes no value, got " + cli::quoted(arg));
+        throw cli_error(cli::quoted(arg), "unexpected argument: every value follows its --flag");
       }
       if (has(f->name)) throw cli_error(f->name, "given more than once");
       if (!f->takes_value) {
-        if (inline_value) throw cli_error(f->name, "takes no value, got " + quoted(*inline_value));
+        if (inline_value)
+          throw cli_error(f->name, "takes no value, got " + cli::quoted(*inline_value));
         given_.emplace_back(f->name, std::nullopt);
         continue;
       }
@@ -160,7 +163,7 @@ class args {
         if (i + 1 >= argc) throw cli_error(f->name, "missing value");
         const std::string_view next = argv[i + 1];
         if (next.rfind("--", 0) == 0)
-          throw cli_error(f->name, "missing value before " + quoted(next));
+          throw cli_error(f->name, "missing value before " + cli::quoted(next));
         inline_value = next;
         ++i;
       }
@@ -207,8 +210,8 @@ class args {
     const std::string text = required(flag);
     const double v = parse_double(flag, text);
     if (v < lo || v > hi)
-      throw cli_error(flag,
-                      "must be in [" + number(lo) + ", " + number(hi) + "], got " + quoted(text));
+      throw cli_error(
+          flag, "must be in [" + number(lo) + ", " + number(hi) + "], got " + cli::quoted(text));
     return v;
   }
 
@@ -223,7 +226,7 @@ class args {
       if (*v == c) return *v;
       list += (list.empty() ? "" : ", ") + std::string(c);
     }
-    throw cli_error(flag, "unknown value " + quoted(*v) + " (expected one of: " + list + ")");
+    throw cli_error(flag, "unknown value " + cli::quoted(*v) + " (expected one of: " + list + ")");
   }
 
   /// A cli_error (naming `b`) when both flags appeared.
