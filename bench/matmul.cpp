@@ -15,6 +15,7 @@
 #include <memory>
 #include <shiftrope/matmul.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "machine.hpp"
@@ -162,6 +163,22 @@ double weight_at(const weight_view& w, std::size_t o, std::size_t i) {
   return 0;
 }
 
+/// Calls f(wt) with the weight data as a typed pointer (const float*,
+/// const f16*, const bf16* or const q8_0_block*).
+template <class F>
+void with_typed(const weight_view& w, F&& f) {
+  switch (w.type) {
+    case weight_type::f32:
+      return f(static_cast<const float*>(w.data));
+    case weight_type::f16:
+      return f(static_cast<const f16*>(w.data));
+    case weight_type::bf16:
+      return f(static_cast<const bf16*>(w.data));
+    case weight_type::q8_0:
+      return f(static_cast<const q8_0_block*>(w.data));
+  }
+}
+
 /// Checks `samples` outputs (all if samples == 0) of y against a double
 /// reference with tolerance 1e-4 * sum |x w| + 1e-6; prints and returns false
 /// on a mismatch.
@@ -236,16 +253,31 @@ bool bench_gemv(const context& c, const shape& s, weight_type type) {
   matvec(w, x.data(), y.data(), c.threads);
   if (!verify(w, x.data(), y.data(), 1, 64, "gemv")) return false;
   const int reps = c.opt.reps ? c.opt.reps : (c.opt.quick ? 5 : 10);
-  std::vector<double> seconds;
+  // Variants, interleaved repetition by repetition so that both see the
+  // same bandwidth: rows1 = the library's GEMV (one row at a time), rows4 =
+  // groups of 4 rows sharing each activation load.
+  std::vector<double> seconds[2];
   for (int r = -1; r < reps; ++r) {  // r = -1: warm-up
-    const double t0 = bench::now_seconds();
-    for (std::size_t k = 0; k < copies; ++k) {
-      w.data = base + k * bytes;
-      matvec(w, x.data(), y.data(), c.threads);
+    for (int v = 0; v < 2; ++v) {
+      const double t0 = bench::now_seconds();
+      for (std::size_t k = 0; k < copies; ++k) {
+        w.data = base + k * bytes;
+        if (v == 0) {
+          matvec(w, x.data(), y.data(), c.threads);
+        } else {
+          with_typed(w, [&](auto* wt) {
+            mi::gemv<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 4>(
+                wt, s.n_out, s.n_in, x.data(), y.data(), c.threads);
+          });
+        }
+      }
+      if (r >= 0) seconds[v].push_back((bench::now_seconds() - t0) / copies);
     }
-    if (r >= 0) seconds.push_back((bench::now_seconds() - t0) / copies);
   }
-  print_record(c, "gemv", "rows4", type, s, 1, seconds, bytes);
+  w.data = base;
+  if (!verify(w, x.data(), y.data(), 1, 64, "gemv rows4")) return false;
+  print_record(c, "gemv", "rows1", type, s, 1, seconds[0], bytes);
+  print_record(c, "gemv", "rows4", type, s, 1, seconds[1], bytes);
   return true;
 }
 
@@ -277,26 +309,62 @@ bool bench_gemm(const context& c, const shape& s, weight_type type, bool compare
   bool ok = time([&] { matmul(w, x.data(), s.n_in, y.data(), s.n_out, n_tokens, c.threads); },
                  "packed", reps);
   if (ok && compare) {
-    auto rows = [&](auto* wt) {
-      mi::gemm_by_rows(wt, s.n_out, s.n_in, x.data(), s.n_in, y.data(), s.n_out, n_tokens,
-                       c.threads);
-    };
     ok = time(
         [&] {
-          switch (type) {
-            case weight_type::f32:
-              return rows(static_cast<const float*>(w.data));
-            case weight_type::f16:
-              return rows(static_cast<const f16*>(w.data));
-            case weight_type::bf16:
-              return rows(static_cast<const bf16*>(w.data));
-            case weight_type::q8_0:
-              return rows(static_cast<const q8_0_block*>(w.data));
-          }
+          with_typed(w, [&](auto* wt) {
+            mi::gemm_by_rows(wt, s.n_out, s.n_in, x.data(), s.n_in, y.data(), s.n_out, n_tokens,
+                             c.threads);
+          });
         },
         "rows", 1);
   }
   return ok;
+}
+
+/// Small batches (2..16 tokens) on one shape: the packed kernel against the
+/// row-streaming one, which is what sets gemm_min_tokens. Weights are
+/// rotated through copies (>= 256 MiB) as in decoding.
+bool bench_small_batches(const context& c, const shape& s, weight_type type) {
+  const std::size_t bytes = weight_row_bytes(type, s.n_in) * s.n_out;
+  const std::size_t copies =
+      std::max<std::size_t>(2, ((std::size_t(256) << 20) + bytes - 1) / bytes);
+  std::unique_ptr<std::uint64_t[]> buf(new std::uint64_t[(copies * bytes + 7) / 8]);
+  unsigned char* base = reinterpret_cast<unsigned char*>(buf.get());
+  fill_weights(type, s.n_out, s.n_in, base, 3);
+  for (std::size_t k = 1; k < copies; ++k) std::memcpy(base + k * bytes, base, bytes);
+  const int reps = c.opt.reps ? c.opt.reps : 5;
+  for (std::size_t n_tokens : {2, 3, 4, 6, 8, 16}) {
+    std::vector<float> x(n_tokens * s.n_in), y(n_tokens * s.n_out);
+    splitmix64 rng{n_tokens};
+    for (float& v : x) v = rng.uniform();
+    weight_view w{base, type, s.n_out, s.n_in};
+    std::vector<double> seconds[2];
+    for (int r = -1; r < reps; ++r) {
+      for (int v = 0; v < 2; ++v) {
+        const double t0 = bench::now_seconds();
+        for (std::size_t k = 0; k < copies; ++k) {
+          w.data = base + k * bytes;
+          with_typed(w, [&](auto* wt) {
+            using T = std::remove_const_t<std::remove_pointer_t<decltype(wt)>>;
+            if (v == 0)
+              mi::gemm(mi::gemm_args<T>{wt, s.n_out, s.n_in, x.data(), s.n_in, y.data(), s.n_out,
+                                        n_tokens},
+                       c.threads);
+            else
+              mi::gemm_by_rows(wt, s.n_out, s.n_in, x.data(), s.n_in, y.data(), s.n_out, n_tokens,
+                               c.threads);
+          });
+        }
+        if (r >= 0) seconds[v].push_back((bench::now_seconds() - t0) / copies);
+        w.data = base + (copies - 1) * bytes;
+        if (r == reps - 1 && !verify(w, x.data(), y.data(), n_tokens, 64, v ? "rows" : "packed"))
+          return false;
+      }
+    }
+    print_record(c, "gemm_small", "packed", type, s, n_tokens, seconds[0], bytes);
+    print_record(c, "gemm_small", "rows", type, s, n_tokens, seconds[1], bytes);
+  }
+  return true;
 }
 
 /// Full check of a small product per type (GEMV and GEMM paths) before timing.
@@ -364,6 +432,14 @@ int main(int argc, char** argv) {
           const bool compare = c.opt.compare_rows && !c.opt.quick && t == weight_type::f32;
           if (!bench_gemm(c, s, t, compare)) return 1;
         }
+      }
+    }
+    if (c.opt.op != "gemv" && !c.opt.quick) {
+      const shape small{"tinyllama-1.1b", 2048, 2048};
+      for (weight_type t : c.opt.types) {
+        std::fprintf(stderr, "gemm_small %s %zux%zu, 2..16 tokens\n", weight_type_name(t),
+                     small.n_out, small.n_in);
+        if (!bench_small_batches(c, small, t)) return 1;
       }
     }
   } catch (const std::exception& e) {

@@ -247,6 +247,7 @@ inline gemm_grid choose_grid(std::size_t n_tokens, std::size_t n_out,
 /// (tid / out_parts, tid % out_parts) of the grid.
 template <class T>
 inline void gemm(const gemm_args<T>& a, int n_threads) noexcept {
+  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or q8_0_block");
   std::size_t threads = static_cast<std::size_t>(resolve_threads(n_threads));
   const std::size_t tiles =
       ((a.n_tokens + gemm_mr - 1) / gemm_mr) * ((a.n_out + gemm_nr - 1) / gemm_nr);

@@ -18,10 +18,13 @@
 
 namespace shiftrope::detail::matmul_impl {
 
-/// Rows processed together by the row kernels: the activation chunk is
-/// loaded once per step and used by all of them, and R rows give R
-/// independent memory streams.
-inline constexpr std::size_t gemv_rows = 4;
+/// Rows processed together by the GEMV. One: each thread then reads its
+/// chunk of W as a single sequential stream, which the hardware prefetcher
+/// follows best. Groups of 4 rows (x loaded once for 4 rows) measured up to
+/// 2x slower on short rows (576 weights: 4 interleaved streams of 36 cache
+/// lines each, re-learned by the prefetcher for every group); the benchmark
+/// keeps comparing both.
+inline constexpr std::size_t gemv_rows = 1;
 
 /// Elements of a weight row: float, f16, bf16 or q8_0_block.
 template <class T>
@@ -108,19 +111,19 @@ inline void dot_rows(const float* x, const q8_0_block* const* rows, std::size_t 
   for (std::size_t r = 0; r < R; ++r) out[r] = simd::hsum(a0[r] + a1[r]);
 }
 
-/// y[o] = sum_i W[o, i] * x[i] for o in [o_begin, o_end), rows taken
-/// gemv_rows at a time. W: [n_out × row_units] units of T.
-template <class T>
+/// y[o] = sum_i W[o, i] * x[i] for o in [o_begin, o_end), rows taken R at
+/// a time. W: [n_out × row_units] units of T.
+template <class T, std::size_t R = gemv_rows>
 inline void gemv_rows_range(const T* w, std::size_t n_in, const float* x, float* y,
                             std::size_t o_begin, std::size_t o_end) noexcept {
   const std::size_t units = row_units<T>(n_in);
-  const T* rows[gemv_rows];
-  float out[gemv_rows];
+  const T* rows[R];
+  float out[R];
   std::size_t o = o_begin;
-  for (; o + gemv_rows <= o_end; o += gemv_rows) {
-    for (std::size_t r = 0; r < gemv_rows; ++r) rows[r] = w + (o + r) * units;
-    dot_rows<gemv_rows>(x, rows, units, out);
-    for (std::size_t r = 0; r < gemv_rows; ++r) y[o + r] = out[r];
+  for (; o + R <= o_end; o += R) {
+    for (std::size_t r = 0; r < R; ++r) rows[r] = w + (o + r) * units;
+    dot_rows<R>(x, rows, units, out);
+    for (std::size_t r = 0; r < R; ++r) y[o + r] = out[r];
   }
   for (; o < o_end; ++o) {
     rows[0] = w + o * units;
@@ -139,38 +142,41 @@ constexpr std::size_t chunk_begin(std::size_t n, std::size_t align, std::size_t 
 }
 
 /// GEMV, y[o] = sum_i W[o, i] * x[i]: one parallel region, each thread a
-/// static chunk of whole row groups (results independent of the thread count).
-template <class T>
+/// static chunk of whole groups of R rows (results independent of the
+/// thread count: a row's arithmetic does not depend on its chunk).
+template <class T, std::size_t R = gemv_rows>
 inline void gemv(const T* w, std::size_t n_out, std::size_t n_in, const float* x, float* y,
                  int n_threads) noexcept {
+  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or q8_0_block");
   // Fewer than ~16 rows per thread costs more in wake-up than it saves.
-  const std::size_t max_parts = (n_out + 4 * gemv_rows - 1) / (4 * gemv_rows);
+  const std::size_t max_parts = (n_out + 15) / 16;
   const int threads = static_cast<int>(
       std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(n_threads)), max_parts));
   parallel_region(threads, [&](int tid, int nt) {
     const std::size_t parts = static_cast<std::size_t>(nt), p = static_cast<std::size_t>(tid);
-    gemv_rows_range(w, n_in, x, y, chunk_begin(n_out, gemv_rows, parts, p),
-                    chunk_begin(n_out, gemv_rows, parts, p + 1));
+    gemv_rows_range<T, R>(w, n_in, x, y, chunk_begin(n_out, R, parts, p),
+                          chunk_begin(n_out, R, parts, p + 1));
   });
 }
 
 /// Few tokens (below the packed GEMM's threshold): each thread streams its
-/// rows once and, while a row group is in cache, dots it with every token.
+/// rows once, and dots each row with every token while it is in L1.
 /// X: [n_tokens × x_stride], Y: [n_tokens × y_stride].
 template <class T>
 inline void gemm_by_rows(const T* w, std::size_t n_out, std::size_t n_in, const float* x,
                          std::size_t x_stride, float* y, std::size_t y_stride, std::size_t n_tokens,
                          int n_threads) noexcept {
-  const std::size_t max_parts = (n_out + 4 * gemv_rows - 1) / (4 * gemv_rows);
+  const std::size_t units = row_units<T>(n_in);
+  const std::size_t max_parts = (n_out + 15) / 16;
   const int threads = static_cast<int>(
       std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(n_threads)), max_parts));
   parallel_region(threads, [&](int tid, int nt) {
     const std::size_t parts = static_cast<std::size_t>(nt), p = static_cast<std::size_t>(tid);
-    const std::size_t end = chunk_begin(n_out, gemv_rows, parts, p + 1);
-    for (std::size_t o = chunk_begin(n_out, gemv_rows, parts, p); o < end; o += gemv_rows) {
-      const std::size_t o_end = std::min(o + gemv_rows, end);
+    const std::size_t end = chunk_begin(n_out, 1, parts, p + 1);
+    for (std::size_t o = chunk_begin(n_out, 1, parts, p); o < end; ++o) {
+      const T* row = w + o * units;
       for (std::size_t t = 0; t < n_tokens; ++t)
-        gemv_rows_range(w, n_in, x + t * x_stride, y + t * y_stride, o, o_end);
+        dot_rows<1>(x + t * x_stride, &row, units, y + t * y_stride + o);
     }
   });
 }
