@@ -10,6 +10,7 @@
 #include <shiftrope/detail/parallel.hpp>
 #include <shiftrope/matmul.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace shiftrope;
@@ -286,6 +287,44 @@ TEST_CASE("matmul: inside a caller's parallel region (nested: runs on one thread
   for (int i = 0; i < 2; ++i) {
     std::string first;
     CHECK_MESSAGE(count_mismatches(y[i], 70, r, 9, 70, weight_type::f16, first) == 0, first);
+  }
+}
+
+TEST_CASE("matmul: GEMV row grouping does not change a result (4 rows vs 1, bitwise)") {
+  // The benchmark compares the 1-row and 4-row GEMV kernels: their results
+  // must agree bit for bit, as each row's arithmetic is the same.
+  namespace mi = detail::matmul_impl;
+  for (weight_type type : all_types) {
+    for (std::size_t n_in : {32, 96, 544}) {
+      if (type != weight_type::q8_0 && n_in == 32) continue;
+      const std::size_t n_out = 23;  // 5 groups of 4 and a tail of 3
+      const test_weights w = make_weights(type, n_out, n_in, 77 + n_in);
+      const std::vector<float> x = make_activations(1, n_in, n_in, 78);
+      std::vector<float> y1(n_out), y4(n_out);
+      auto run_both = [&](auto* wt) {
+        mi::gemv<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 1>(
+            wt, n_out, n_in, x.data(), y1.data(), 1);
+        mi::gemv<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 4>(
+            wt, n_out, n_in, x.data(), y4.data(), 2);
+      };
+      switch (type) {
+        case weight_type::f32:
+          run_both(static_cast<const float*>(w.view.data));
+          break;
+        case weight_type::f16:
+          run_both(static_cast<const f16*>(w.view.data));
+          break;
+        case weight_type::bf16:
+          run_both(static_cast<const bf16*>(w.view.data));
+          break;
+        case weight_type::q8_0:
+          run_both(static_cast<const q8_0_block*>(w.view.data));
+          break;
+      }
+      CAPTURE(weight_type_name(type));
+      CAPTURE(n_in);
+      CHECK(std::memcmp(y1.data(), y4.data(), n_out * sizeof(float)) == 0);
+    }
   }
 }
 

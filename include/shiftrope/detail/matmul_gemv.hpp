@@ -166,6 +166,7 @@ template <class T>
 inline void gemm_by_rows(const T* w, std::size_t n_out, std::size_t n_in, const float* x,
                          std::size_t x_stride, float* y, std::size_t y_stride, std::size_t n_tokens,
                          int n_threads) noexcept {
+  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or q8_0_block");
   const std::size_t units = row_units<T>(n_in);
   const std::size_t max_parts = (n_out + 15) / 16;
   const int threads = static_cast<int>(
