@@ -605,3 +605,40 @@ TEST_CASE("gguf: qwen2-tiny.gguf and the vocabulary files (metadata)") {
   CHECK(g.get_string_array("tokenizer.ggml.merges")[0] == "\xc4\xa0 t");  // "Ġ t"
   CHECK(g.get_uint("tokenizer.ggml.eos_token_id") == 50256);
 }
+
+TEST_CASE("mapped_file: open, empty file, move, in-memory bytes") {
+  const std::string path = std::string(SHIFTROPE_BIN_DIR) + "/test_gguf_mapped.bin";
+  const std::string empty_path = std::string(SHIFTROPE_BIN_DIR) + "/test_gguf_empty.bin";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fwrite("abc", 1, 3, f) == 3);
+    std::fclose(f);
+    f = std::fopen(empty_path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+  }
+  detail::mapped_file m = detail::mapped_file::open(path);
+  CHECK(m.is_mapped());
+  CHECK(m.size() == 3);
+  CHECK(m.name() == path);
+  CHECK(std::memcmp(m.data(), "abc", 3) == 0);
+  const std::uint8_t* data = m.data();
+  detail::mapped_file moved = std::move(m);
+  CHECK(moved.data() == data);
+  CHECK(moved.size() == 3);
+  detail::mapped_file mem = detail::mapped_file::from_bytes({1, 2, 3, 4}, "memory");
+  const std::uint8_t* mem_data = mem.data();
+  moved = std::move(mem);  // unmaps the file, takes the buffer
+  CHECK(moved.data() == mem_data);
+  CHECK_FALSE(moved.is_mapped());
+  CHECK(moved.name() == "memory");
+  CHECK(moved.data()[3] == 4);
+  const detail::mapped_file empty = detail::mapped_file::open(empty_path);
+  CHECK(empty.empty());
+  CHECK(empty.data() == nullptr);
+  std::remove(path.c_str());
+  std::remove(empty_path.c_str());
+  CHECK_THROWS_WITH_AS(detail::mapped_file::open(path), doctest::Contains("No such file"),
+                       shiftrope::error);
+}

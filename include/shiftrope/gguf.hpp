@@ -143,8 +143,8 @@ class gguf_file {
   static gguf_file from_bytes(std::vector<std::uint8_t> bytes, std::string name,
                               const gguf_limits& limits = {});
 
-  gguf_file(gguf_file&&) noexcept = default;
-  gguf_file& operator=(gguf_file&&) noexcept = default;
+  gguf_file(gguf_file&&) = default;
+  gguf_file& operator=(gguf_file&&) = default;
   gguf_file(const gguf_file&) = delete;
   gguf_file& operator=(const gguf_file&) = delete;
 
