@@ -133,6 +133,24 @@ TEST_CASE("gguf hostile: tensor infos") {
   check_rejects(with_u32("t1.type", 0), {"tensor 't1'", "outside the data section"});
 }
 
+TEST_CASE("gguf hostile: without caps, counts are still bounded by the bytes left") {
+  gguf_limits open_limits;
+  open_limits.max_tensors = open_limits.max_kv = open_limits.max_string_length =
+      open_limits.max_array_length = ~std::uint64_t{0};
+  open_limits.max_dims = open_limits.max_alignment = ~std::uint32_t{0};
+  check_rejects(with_u64("tensor_count", 1ull << 63), {"tensor_count", "bytes remain"},
+                open_limits);
+  check_rejects(with_u64("kv_count", ~0ull), {"metadata_kv_count", "bytes remain"}, open_limits);
+  // 2^62 four-byte elements: the byte count 2^64 wraps to 0 if multiplied.
+  check_rejects(with_u64("ints.count", 1ull << 62), {"'ints'", "truncated", "array elements"},
+                open_limits);
+  check_rejects(with_u64("tok.count", 1ull << 62), {"'tok'", "8 bytes per string"}, open_limits);
+  check_rejects(with_u64("arch.strlen", ~0ull), {"'general.architecture'", "truncated"},
+                open_limits);
+  check_rejects(with_u32("t0.ndims", ~0u), {"tensor 't0'", "truncated while reading dims"},
+                open_limits);
+}
+
 TEST_CASE("gguf hostile: every truncation of a valid file is refused") {
   const std::vector<std::uint8_t>& full = valid().bytes;
   int refused = 0;

@@ -59,11 +59,13 @@ struct gguf_parser {
       r.error("tensor_count ", n_tensors, " exceeds the limit max_tensors = ", lim.max_tensors);
     if (n_kv > lim.max_kv)
       r.error("metadata_kv_count ", n_kv, " exceeds the limit max_kv = ", lim.max_kv);
-    // Both counts are now small enough that these products cannot overflow.
-    const std::uint64_t least = n_kv * min_kv_bytes + n_tensors * min_tensor_info_bytes;
-    if (least > r.remaining()) {
-      r.error("tensor_count ", n_tensors, " and metadata_kv_count ", n_kv, " need at least ", least,
-              " bytes, but only ", r.remaining(), " remain");
+    // Divide rather than multiply: the caps are user-settable, up to 2^64 - 1.
+    const std::uint64_t left = r.remaining();
+    if (n_kv > left / min_kv_bytes || n_tensors > left / min_tensor_info_bytes ||
+        n_kv * min_kv_bytes > left - n_tensors * min_tensor_info_bytes) {
+      r.error("tensor_count ", n_tensors, " and metadata_kv_count ", n_kv, " need at least ",
+              min_tensor_info_bytes, " and ", min_kv_bytes, " bytes each, but only ", left,
+              " bytes remain");
     }
   }
 
@@ -127,15 +129,19 @@ struct gguf_parser {
     }
     if (v.elem_ == gguf_value_type::string) {
       // Each string needs at least its 8-byte length: bound before reserving.
-      if (v.count_ * 8 > r.remaining())
-        r.error("array length ", v.count_, " of strings needs at least ", v.count_ * 8,
-                " bytes, but only ", r.remaining(), " remain");
+      if (v.count_ > r.remaining() / 8)
+        r.error("array length ", v.count_,
+                " of strings needs at least 8 bytes per string, but only ", r.remaining(),
+                " bytes remain");
       v.strings_.reserve(static_cast<std::size_t>(v.count_));
       for (std::uint64_t j = 0; j < v.count_; ++j)
         v.strings_.push_back(read_string("string value", "string length"));
       return;
     }
     const std::uint64_t size = gguf_scalar_size(v.elem_);
+    if (v.is_array() && v.count_ > r.remaining() / size)  // (count × size could overflow)
+      r.error("file truncated while reading array elements at offset ", r.pos(), " (", v.count_,
+              " elements of ", size, " bytes, ", r.remaining(), " bytes left)");
     v.raw_ = r.take(v.count_ * size, v.is_array() ? "array elements" : "value");
     if (v.elem_ == gguf_value_type::boolean) {
       for (std::uint64_t j = 0; j < v.count_; ++j)
@@ -179,6 +185,7 @@ struct gguf_parser {
     const auto n_dims = r.read<std::uint32_t>("n_dims");
     if (n_dims == 0 || n_dims > lim.max_dims)
       r.error("n_dims ", n_dims, " is out of range (1..", lim.max_dims, ")");
+    r.need(std::uint64_t{n_dims} * 8, "dims");  // before allocating n_dims entries
     t.dims.resize(n_dims);
     t.n_elements = 1;
     constexpr auto max_dim = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
