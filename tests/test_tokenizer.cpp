@@ -5,9 +5,11 @@
 //   (rescan for the best pair after every merge) and a naive rank-order BPE;
 // - identities: decode(encode(s)) == s where it holds by construction.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -60,12 +62,12 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
-#define SKIP_UNLESS_EXISTS(path)                                            \
-  do {                                                                      \
-    if (!file_exists(path)) {                                               \
-      MESSAGE("skipped: " << (path) << " is absent (../shared not found)"); \
-      return;                                                               \
-    }                                                                       \
+#define SKIP_UNLESS_EXISTS(path)                      \
+  do {                                                \
+    if (!file_exists(path)) {                         \
+      MESSAGE("skipped: " << (path) << " is absent"); \
+      return;                                         \
+    }                                                 \
   } while (0)
 
 const std::string spm_path = shared_path("vocab/ggml-vocab-llama-spm.gguf");
@@ -810,4 +812,66 @@ TEST_CASE("no quadratic blow-up: 1 MB without spaces (SPM), a 100 KB word (BPE)"
   for (int i = 0; i < 100000; ++i) word += static_cast<char>('a' + rng.below(26));
   CHECK(timed(load(gpt2_path), word) > 0);
   CHECK(timed(load(spm_path), word) > 0);
+}
+
+TEST_CASE("SPM: cutting before space runs is allowed only when no token spans such a cut") {
+  const std::string sp = "\xE2\x96\x81";  // ▁
+  CHECK(detail::spm_can_split_at_spaces({sp + "a", sp + sp, "ab", sp + sp + "x"}, sp));
+  CHECK_FALSE(detail::spm_can_split_at_spaces({sp + "a", "a" + sp + "b"}, sp));
+  CHECK_FALSE(detail::spm_can_split_at_spaces({"x" + sp}, sp));
+  CHECK(detail::spm_can_split_at_spaces({" a", "  ", "ab"}, " "));
+  CHECK_FALSE(detail::spm_can_split_at_spaces({"a b"}, " "));
+  // A vocabulary with a token across a space run ("a b") is encoded whole:
+  // its result must still equal llama2.c's (the random vocabularies above
+  // hold such tokens; this one does for sure).
+  vocab_data d;
+  d.tokens = {"<unk>", "<s>", "</s>"};
+  for (int b = 0; b < 256; ++b) {
+    static const char* hex = "0123456789ABCDEF";
+    d.tokens.push_back(std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">");
+  }
+  for (const char* t : {" ", "a", "b", " a", " b", "a b", " a b"}) d.tokens.emplace_back(t);
+  d.scores.assign(d.tokens.size(), 0.0f);
+  d.bos_id = 1;
+  d.add_space_prefix = true;
+  d.escape_spaces = false;
+  const tokenizer tok(d);
+  for (const std::string s : {"a b", "b a b", "a ba b", "aa b"})
+    CHECK(tok.encode(s, true) == llama2c_encode_reference(d.tokens, d.scores, s, true));
+  // " a b": " a" and " b" merge, then " a b" (cut before " b", it could not).
+  CHECK(tok.encode("a b", false) == ids{265});
+}
+
+TEST_CASE("shiftrope-tokenize: ids, pieces and exit code 2 on bad input") {
+  const std::string bin = std::string(SHIFTROPE_BIN_DIR) + "/shiftrope-tokenize";
+  SKIP_UNLESS_EXISTS(bin);
+  SKIP_UNLESS_EXISTS(tok512_path);
+  const auto run = [&](const std::string& args, const std::string& input, int& status) {
+    const std::string in_path = std::string(SHIFTROPE_BIN_DIR) + "/tokenize_test_input.txt";
+    std::ofstream(in_path, std::ios::binary) << input;
+    const std::string cmd = bin + " " + args + " < " + in_path + " 2>/dev/null";
+    std::FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string out;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    const int raw = pclose(p);
+    status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    return out;
+  };
+  int status = -1;
+  CHECK(run("-m " + tok512_path + " --vocab-size 512 --bos --ids", "Once upon a time", status) ==
+        "1 403 407 261 378\n");
+  CHECK(status == 0);
+  CHECK(run("-m " + tok512_path + " --vocab-size 512", "a\n", status) ==
+        "261\t\" a\"\n13\t\"\\n\"\n");
+  CHECK(status == 0);
+  run("-m " + tok512_path, "x", status);  // --vocab-size missing
+  CHECK(status == 2);
+  run("-m " + tok512_path + " --vocab-size 511", "x", status);  // wrong count
+  CHECK(status == 2);
+  run("-m /nonexistent/file.gguf", "x", status);
+  CHECK(status == 2);
+  run("--bogus", "x", status);
+  CHECK(status == 2);
 }

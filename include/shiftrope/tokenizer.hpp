@@ -220,6 +220,9 @@ class tokenizer {
   }
   void encode_text(std::string_view text, bool space_prefix, std::vector<int>& out) const;
   void build_special_matcher();
+  std::string_view space_symbol() const noexcept {
+    return data_.escape_spaces ? "\xE2\x96\x81" : " ";
+  }
 
   vocab_data data_;
   detail::vocab_index index_;                // token text → id
@@ -227,6 +230,7 @@ class tokenizer {
   std::vector<float> scores_;                // [n_vocab] resolved scores
   std::array<std::int32_t, 256> byte_ids_;   // byte → its token (SPM <0xNN>, BPE alphabet) or -1
   std::size_t max_token_bytes_ = 0;          // longest token text
+  bool spm_split_ = false;                   // SPM: encode space runs apart (same ids, faster)
   detail::bpe_merge_table merges_;           // BPE only
   std::optional<detail::pretokenizer> pre_;  // BPE only
   detail::vocab_index special_index_;  // parse_special: special text → index in special_ids_
@@ -251,6 +255,7 @@ inline tokenizer::tokenizer(vocab_data data) : data_(std::move(data)) {
   for (const std::string& t : data_.tokens) max_token_bytes_ = std::max(max_token_bytes_, t.size());
   byte_ids_.fill(-1);
   if (data_.model == vocab_model::spm) {
+    spm_split_ = detail::spm_can_split_at_spaces(data_.tokens, space_symbol());
     for (std::size_t i = 0; i < n; ++i) {
       const int b = types_[i] == token_type::byte ? detail::parse_byte_token(data_.tokens[i]) : -1;
       if (b >= 0 && byte_ids_[static_cast<std::size_t>(b)] < 0)
@@ -262,11 +267,11 @@ inline tokenizer::tokenizer(vocab_data data) : data_(std::move(data)) {
       detail::append_utf8(c, detail::byte_to_code_point()[b]);
       byte_ids_[b] = index_.find(c);
     }
-    for (std::size_t r = 0; r < data_.merges.size(); ++r) {
-      const auto& [left, right] = data_.merges[r];
-      merges_.add(index_.find(left), index_.find(right), static_cast<std::int32_t>(r),
-                  index_.find(left + right));
-    }
+    std::vector<std::array<std::int32_t, 3>> rules;  // validate(): all three are tokens
+    rules.reserve(data_.merges.size());
+    for (const auto& [left, right] : data_.merges)
+      rules.push_back({index_.find(left), index_.find(right), index_.find(left + right)});
+    merges_ = detail::bpe_merge_table(rules);
     pre_.emplace(data_.pre);
   }
   build_special_matcher();
@@ -319,9 +324,15 @@ inline void tokenizer::encode_text(std::string_view text, bool space_prefix,
     }
     const detail::spm_vocab_view view{&index_, &scores_, max_token_bytes_, &byte_ids_,
                                       data_.unk_id};
-    detail::spm_encode(s, view, out);
+    detail::spm_workspace ws;
+    if (spm_split_) {
+      detail::spm_encode_split(s, space_symbol(), view, ws, out);
+    } else {
+      detail::spm_encode(s, view, ws, out);
+    }
     return;
   }
+  detail::bpe_workspace ws;
   for (const auto& [offset, length] : pre_->split(text)) {
     const std::string_view piece = text.substr(offset, length);
     if (data_.ignore_merges) {
@@ -331,7 +342,7 @@ inline void tokenizer::encode_text(std::string_view text, bool space_prefix,
         continue;
       }
     }
-    detail::bpe_encode_piece(piece, byte_ids_, merges_, data_.unk_id, out);
+    detail::bpe_encode_piece(piece, byte_ids_, merges_, data_.unk_id, ws, out);
   }
 }
 

@@ -13,13 +13,12 @@
 // do. A priority queue keeps it O(n log n) in the pre-token's length.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <queue>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "shiftrope/detail/utf8.hpp"
@@ -61,7 +60,8 @@ inline std::string to_byte_alphabet(std::string_view bytes) {
   return out;
 }
 
-/// Merge rules as token ids: (left, right) → (rank, merged token).
+/// Merge rules as token ids: (left, right) → (rank, merged token). An
+/// open-addressing table: lookups are the inner loop of BPE encoding.
 class bpe_merge_table {
  public:
   struct rule {
@@ -69,32 +69,55 @@ class bpe_merge_table {
     std::int32_t result = -1;  // id of left+right
   };
 
-  /// Adds a rule; the first (lowest-rank) rule of a pair wins.
-  void add(std::int32_t left, std::int32_t right, std::int32_t rank, std::int32_t result) {
-    rules_.emplace(key(left, right), rule{rank, result});
+  /// Builds from rules (left, right, result) listed by rank; for a pair
+  /// listed twice the first (lowest-rank) rule wins. Ids must be >= 0.
+  explicit bpe_merge_table(const std::vector<std::array<std::int32_t, 3>>& rules = {}) {
+    std::size_t capacity = 16;
+    while (capacity < 2 * rules.size()) capacity *= 2;
+    slots_.assign(capacity, slot{});
+    for (std::size_t r = 0; r < rules.size(); ++r) {
+      const std::uint64_t k = key(rules[r][0], rules[r][1]);
+      for (std::size_t i = hash(k);; i = (i + 1) & (slots_.size() - 1)) {
+        if (slots_[i].key == k) break;  // an earlier rule of the same pair
+        if (slots_[i].key == empty) {
+          slots_[i] = {k, {static_cast<std::int32_t>(r), rules[r][2]}};
+          ++size_;
+          break;
+        }
+      }
+    }
   }
 
   rule find(std::int32_t left, std::int32_t right) const noexcept {
-    const auto it = rules_.find(key(left, right));
-    return it == rules_.end() ? rule{} : it->second;
+    const std::uint64_t k = key(left, right);
+    for (std::size_t i = hash(k);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i].key == k) return slots_[i].value;
+      if (slots_[i].key == empty) return {};
+    }
   }
 
-  std::size_t size() const noexcept { return rules_.size(); }
+  /// Distinct pairs.
+  std::size_t size() const noexcept { return size_; }
 
  private:
+  static constexpr std::uint64_t empty = ~std::uint64_t{0};  // ids are < 2^31: never a key
+  struct slot {
+    std::uint64_t key = empty;
+    rule value;
+  };
   static std::uint64_t key(std::int32_t left, std::int32_t right) noexcept {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) |
            static_cast<std::uint32_t>(right);
   }
-  std::unordered_map<std::uint64_t, rule> rules_;
+  std::size_t hash(std::uint64_t k) const noexcept {
+    return static_cast<std::size_t>((k * 0x9E3779B97F4A7C15ull) >> 20) & (slots_.size() - 1);
+  }
+  std::vector<slot> slots_;  // [power of 2 ≥ 2·rules]
+  std::size_t size_ = 0;
 };
 
-/// Encodes one pre-token (raw bytes) and appends its ids to out.
-/// byte_ids[b]: id of the alphabet character of byte b, or -1 when the
-/// vocabulary lacks it (such a byte becomes unk_id, or an error without one).
-inline void bpe_encode_piece(std::string_view piece, const std::array<std::int32_t, 256>& byte_ids,
-                             const bpe_merge_table& merges, std::int32_t unk_id,
-                             std::vector<int>& out) {
+/// Scratch buffers of bpe_encode_piece, reused across the pieces of a text.
+struct bpe_workspace {
   struct symbol {
     std::int32_t id;    // token id, -1 for a byte outside the vocabulary
     std::int32_t prev;  // previous live symbol, -1 at the start
@@ -109,37 +132,52 @@ inline void bpe_encode_piece(std::string_view piece, const std::array<std::int32
     std::int32_t right_id;
     std::int32_t result;
   };
-  struct lower_priority {
-    bool operator()(const bigram& a, const bigram& b) const noexcept {
-      return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-    }
+  std::vector<symbol> symbols;  // [piece bytes]
+  std::vector<bigram> heap;     // candidate merges, a binary heap
+};
+
+/// Encodes one pre-token (raw bytes) and appends its ids to out.
+/// byte_ids[b]: id of the alphabet character of byte b, or -1 when the
+/// vocabulary lacks it (such a byte becomes unk_id, or an error without one).
+inline void bpe_encode_piece(std::string_view piece, const std::array<std::int32_t, 256>& byte_ids,
+                             const bpe_merge_table& merges, std::int32_t unk_id, bpe_workspace& ws,
+                             std::vector<int>& out) {
+  using bigram = bpe_workspace::bigram;
+  // Heap order: the top is the lowest rank, then the leftmost pair.
+  const auto lower_priority = [](const bigram& a, const bigram& b) {
+    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
   };
   if (piece.empty()) return;
   if (piece.size() > 0x7FFFFFFFu) fail("tokenizer: pre-token of ", piece.size(), " bytes");
 
   const auto n = static_cast<std::int32_t>(piece.size());
-  std::vector<symbol> symbols(piece.size());  // [n_bytes]
+  auto& symbols = ws.symbols;
+  symbols.resize(piece.size());
   for (std::int32_t i = 0; i < n; ++i)
     symbols[static_cast<std::size_t>(i)] = {
         byte_ids[static_cast<unsigned char>(piece[static_cast<std::size_t>(i)])], i - 1,
         i + 1 < n ? i + 1 : -1, true};
 
-  std::priority_queue<bigram, std::vector<bigram>, lower_priority> queue;
+  auto& heap = ws.heap;
+  heap.clear();
   const auto try_add = [&](std::int32_t left, std::int32_t right) {
     if (left < 0 || right < 0) return;
     const std::int32_t l = symbols[static_cast<std::size_t>(left)].id;
     const std::int32_t r = symbols[static_cast<std::size_t>(right)].id;
     if (l < 0 || r < 0) return;
     const bpe_merge_table::rule rule = merges.find(l, r);
-    if (rule.rank >= 0) queue.push({rule.rank, left, right, l, r, rule.result});
+    if (rule.rank < 0) return;
+    heap.push_back({rule.rank, left, right, l, r, rule.result});
+    std::push_heap(heap.begin(), heap.end(), lower_priority);
   };
   for (std::int32_t i = 1; i < n; ++i) try_add(i - 1, i);
 
-  while (!queue.empty()) {
-    const bigram b = queue.top();
-    queue.pop();
-    symbol& l = symbols[static_cast<std::size_t>(b.left)];
-    symbol& r = symbols[static_cast<std::size_t>(b.right)];
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), lower_priority);
+    const bigram b = heap.back();
+    heap.pop_back();
+    auto& l = symbols[static_cast<std::size_t>(b.left)];
+    auto& r = symbols[static_cast<std::size_t>(b.right)];
     // Stale unless both are live, still neighbours, and still these tokens.
     if (!l.live || !r.live || l.next != b.right || l.id != b.left_id || r.id != b.right_id)
       continue;
