@@ -250,13 +250,36 @@ std::string json_ids(const std::vector<int>& ids, std::size_t from) {
   return out + "]";
 }
 
-void write_logits(const std::string& path, const std::vector<float>& logits) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) shiftrope::fail("--dump-logits: cannot open '", path, "' for writing");
-  const std::size_t wrote = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
-  if (std::fclose(f) != 0 || wrote != logits.size())
-    shiftrope::fail("--dump-logits: writing '", path, "' failed");
-}
+// The --dump-logits file, opened before any work so that a bad path fails
+// first; written after the prefill.
+class logits_file {
+ public:
+  explicit logits_file(const std::optional<std::string>& path) {
+    if (!path) return;
+    path_ = *path;
+    f_ = std::fopen(path_.c_str(), "wb");
+    if (f_ == nullptr) shiftrope::fail("--dump-logits: cannot open '", path_, "' for writing");
+  }
+  ~logits_file() {  // never written (an error came first): leave no partial file
+    if (f_ == nullptr) return;
+    std::fclose(f_);
+    std::remove(path_.c_str());
+  }
+  logits_file(const logits_file&) = delete;
+  logits_file& operator=(const logits_file&) = delete;
+
+  void write(const std::vector<float>& logits) {
+    const std::size_t wrote = std::fwrite(logits.data(), sizeof(float), logits.size(), f_);
+    const int closed = std::fclose(f_);
+    f_ = nullptr;
+    if (closed != 0 || wrote != logits.size())
+      shiftrope::fail("--dump-logits: writing '", path_, "' failed");
+  }
+
+ private:
+  std::string path_;
+  std::FILE* f_ = nullptr;
+};
 
 struct run_result {
   std::vector<int> ids;  // prompt + generated
@@ -313,7 +336,7 @@ shiftrope::session_params session_for(const cli::args& a, const options& o,
 
 // Prefill (with --dump-logits: every row), then sample up to n_new tokens.
 void generate(const options& o, shiftrope::session& s, const shiftrope::tokenizer* tok,
-              std::int64_t n_new, text_printer& out, run_result& r) {
+              std::int64_t n_new, logits_file& dump, text_printer& out, run_result& r) {
   shiftrope::sampler smp(s.config().n_vocab, o.sampling);
   const std::size_t n_vocab = static_cast<std::size_t>(s.config().n_vocab);
   std::vector<float> logits(o.dump_logits ? r.n_prompt * n_vocab : n_vocab);
@@ -321,7 +344,7 @@ void generate(const options& o, shiftrope::session& s, const shiftrope::tokenize
   s.forward(r.ids.data(), r.n_prompt, 0, logits.data(),
             o.dump_logits ? shiftrope::logits_rows::all : shiftrope::logits_rows::last);
   r.prefill_ms = ms_since(t0);
-  if (o.dump_logits) write_logits(*o.dump_logits, logits);
+  if (o.dump_logits) dump.write(logits);
   const float* last = logits.data() + (o.dump_logits ? (r.n_prompt - 1) * n_vocab : 0);
   // llama2.c ends a story at BOS; EOS ends it too. Without a tokenizer: ids 1 and 2.
   const int bos = tok ? tok->bos() : 1, eos = tok ? tok->eos() : 2;
@@ -383,6 +406,7 @@ void report(const options& o, const shiftrope::model& m, const shiftrope::sessio
 int run(int argc, char** argv) {
   const cli::args a(argc, argv, kFlags);
   const options o = parse_options(a);
+  logits_file dump(o.dump_logits);
   const shiftrope::model m = shiftrope::model::open(o.model_path);
   const std::unique_ptr<shiftrope::tokenizer> tok = load_tokenizer(o, m);
   if (tok && tok->n_vocab() > m.config().n_vocab)
@@ -401,7 +425,7 @@ int run(int argc, char** argv) {
   shiftrope::session s(m, session_for(a, o, m, n_prompt, n_new));
   text_printer out(tok.get(), o.json);
   out.update(r.ids, false);
-  generate(o, s, tok.get(), n_new, out, r);
+  generate(o, s, tok.get(), n_new, dump, out, r);
   report(o, m, s, r, out);
   return 0;
 }
