@@ -202,4 +202,12 @@ TEST_CASE("pre-tokenizer: long inputs stay linear (one 1 MB word, 1 MB of spaces
   CHECK(pre.split(std::string(1 << 20, 'x')).size() == 1);
   CHECK(pre.split(std::string(1 << 20, ' ')).size() == 1);
   CHECK(pre.split(std::string(1 << 20, '7')).size() == ((1 << 20) + 2) / 3);
+  CHECK(pre.split(std::string(1 << 20, ' ') + "x").size() == 2);  // "   ...", " x"
+  CHECK(pre.split(std::string(1 << 20, '\xFF')).size() == 1);     // one ill-formed gap
+  std::string mixed_gaps;
+  for (int i = 0; i < (1 << 18); ++i)
+    mixed_gaps +=
+        "\xFF"
+        "a";
+  CHECK(pre.split(mixed_gaps).size() == 2u << 18);
 }
