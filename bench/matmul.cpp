@@ -213,8 +213,8 @@ struct shape {
 struct context {
   options opt;
   int threads = 1;
-  double peak_gflops = 0;    // FMA peak of this run (median)
-  double bandwidth_gbs = 0;  // read bandwidth, re-measured before each GEMV shape
+  double peak_gflops = 0;    // FMA peak, re-measured before each GEMM shape (median)
+  double bandwidth_gbs = 0;  // read bandwidth, re-measured before each GEMV shape (median)
 };
 
 void print_record(const context& c, const char* op, const char* variant, weight_type type,
@@ -426,6 +426,9 @@ int main(int argc, char** argv) {
     }
     if (c.opt.op != "gemv") {
       for (const shape& s : shapes) {
+        // The FMA peak drifts too when the machine is shared: re-measure it
+        // next to each shape.
+        c.peak_gflops = bench::measure_fma_peak_gflops(c.threads, 3).median;
         for (weight_type t : c.opt.types) {
           std::fprintf(stderr, "gemm %s %s %zux%zu x 512 tokens\n", s.model, weight_type_name(t),
                        s.n_out, s.n_in);
@@ -436,6 +439,8 @@ int main(int argc, char** argv) {
     }
     if (c.opt.op != "gemv" && !c.opt.quick) {
       const shape small{"tinyllama-1.1b", 2048, 2048};
+      c.bandwidth_gbs =
+          bench::measure_read_bandwidth_gbs(c.threads, std::size_t(512) << 20, 3).median;
       for (weight_type t : c.opt.types) {
         std::fprintf(stderr, "gemm_small %s %zux%zu, 2..16 tokens\n", weight_type_name(t),
                      small.n_out, small.n_in);
