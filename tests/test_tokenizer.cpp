@@ -736,6 +736,14 @@ TEST_CASE("GGUF loader: keys, defaults and errors naming file, key and value") {
                                                                  "tokenizer.ggml.token_type", t);
                                                            })),
                        doctest::Contains("tokenizer.ggml.token_type[7]: 12"), shiftrope::error);
+  CHECK_THROWS_WITH_AS(tokenizer::from_gguf(tokenizer_gguf("gpt2",
+                                                           [&](gguf_writer& w) {
+                                                             with_merges(w);
+                                                             w.add_array("tokenizer.ggml.scores",
+                                                                         std::vector<float>(9));
+                                                           })),
+                       doctest::Contains("tokenizer.ggml.scores: 9 entries for 257 tokens"),
+                       shiftrope::error);
   CHECK_THROWS_WITH_AS(tokenizer::from_gguf(tokenizer_gguf("llama", [](gguf_writer&) {})),
                        doctest::Contains("tokenizer.ggml.tokens"), shiftrope::error);
   // 0xFFFFFFFF is how converters write "no such token" (stories260K.gguf's padding id).

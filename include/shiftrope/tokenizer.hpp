@@ -494,8 +494,12 @@ inline tokenizer tokenizer::from_gguf(const gguf_file& f) {
     d.tokens.emplace_back(t);
   const std::size_t n = d.tokens.size();
   if (f.has("tokenizer.ggml.scores")) d.scores = f.get_float_array("tokenizer.ggml.scores");
+  if (!d.scores.empty() && d.scores.size() != n)
+    fail(f.name(), ": tokenizer.ggml.scores: ", d.scores.size(), " entries for ", n, " tokens");
   if (f.has("tokenizer.ggml.token_type")) {
     const std::vector<std::int64_t> types = f.get_int_array("tokenizer.ggml.token_type");
+    if (types.size() != n)
+      fail(f.name(), ": tokenizer.ggml.token_type: ", types.size(), " entries for ", n, " tokens");
     for (std::size_t i = 0; i < types.size(); ++i) {
       if (types[i] < 0 || types[i] > 6)
         fail(f.name(), ": tokenizer.ggml.token_type[", i, "]: ", types[i],
