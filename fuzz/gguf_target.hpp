@@ -4,9 +4,10 @@
 //
 // Properties checked besides "no crash": every accessor agrees with the
 // entry list; every tensor lies inside the file and has the size its type
-// and dims imply; re-writing a parsed file with gguf_writer and parsing it
-// again gives the same entries and tensor bytes; a tokenizer loaded from the
-// file encodes to ids in range and decodes to valid UTF-8.
+// and dims imply; whatever parses with the default caps parses with the
+// widest caps too (counts then bounded by the bytes alone); re-writing a parsed file with
+// gguf_writer and parsing it again gives the same entries and tensor bytes; a tokenizer loaded from
+// the file encodes to ids in range and decodes to valid UTF-8.
 #pragma once
 
 #include <cstdint>
@@ -115,9 +116,25 @@ inline void check_round_trip(const shiftrope::gguf_file& f) {
   }
 }
 
+/// Caps as large as their types allow: counts must then be bounded by the
+/// file's bytes alone (and no size computation may overflow).
+inline shiftrope::gguf_limits widest_limits() {
+  shiftrope::gguf_limits l;
+  l.max_tensors = l.max_kv = l.max_string_length = l.max_array_length = ~std::uint64_t{0};
+  l.max_dims = ~std::uint32_t{0};
+  l.max_alignment = std::uint32_t{1} << 31;
+  return l;
+}
+
 inline void gguf_input(const std::uint8_t* data, std::size_t size) {
-  const shiftrope::gguf_file f =
-      shiftrope::gguf_file::from_bytes(std::vector<std::uint8_t>(data, data + size), "fuzz.gguf");
+  const std::vector<std::uint8_t> bytes(data, data + size);
+  // The widest caps first: whatever the default caps accept, these accept too.
+  const bool wide_ok = accepts([&] {
+    const auto w = shiftrope::gguf_file::from_bytes(bytes, "wide.gguf", widest_limits());
+    for (const shiftrope::gguf_kv& kv : w.metadata()) (void)kv.value.to_display();
+  });
+  const shiftrope::gguf_file f = shiftrope::gguf_file::from_bytes(bytes, "fuzz.gguf");
+  expect(wide_ok, "a file within the default caps also parses with the widest caps");
   expect(f.version() == 2 || f.version() == 3, "version 2 or 3");
   expect(f.file_size() == size, "file_size");
   for (const shiftrope::gguf_kv& kv : f.metadata()) exercise_value(f, kv);

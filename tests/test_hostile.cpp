@@ -1,0 +1,133 @@
+// Hostile inputs beyond malformed files: vocabularies crafted against the
+// token index, ill-formed UTF-8 and very long prompts through the real
+// tokenizers, and (below) the model's runtime parameters at their edges.
+// Everything must end in a result or shiftrope::error, in bounded time.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <shiftrope/detail/utf8.hpp>
+#include <shiftrope/detail/vocab_index.hpp>
+#include <shiftrope/gguf.hpp>
+#include <shiftrope/tokenizer.hpp>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+using namespace shiftrope;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// FNV-1a 64 from state h, written here from its definition (the hash the
+/// token index used with a fixed initial state before it was seeded).
+std::uint64_t fnv1a_from(std::uint64_t h, const std::string& s) {
+  for (const unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+/// 2^blocks distinct texts of 4·blocks bytes whose fixed-basis FNV-1a hashes
+/// agree in the low `bits` bits (a Joux multicollision: at each block, two
+/// 4-letter strings that collide from the common state; FNV-1a's low bits
+/// depend only on the low bits of its state, so any choice per block
+/// collides). A fixed-hash open-addressing index puts them all in one slot.
+std::vector<std::string> colliding_texts(int blocks, int bits) {
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::uint64_t state = 0xcbf29ce484222325ull;
+  for (int b = 0; b < blocks; ++b) {
+    std::unordered_map<std::uint64_t, std::string> seen;  // low bits -> block
+    for (std::uint32_t i = 0;; ++i) {
+      std::string s(4, 'a');
+      for (int j = 0; j < 4; ++j)
+        s[static_cast<std::size_t>(j)] = static_cast<char>('a' + (i >> (5 * j)) % 26);
+      const std::uint64_t h = fnv1a_from(state, s);
+      const auto it = seen.find(h & mask);
+      if (it != seen.end() && it->second != s) {
+        pairs.emplace_back(it->second, s);
+        state = h;  // both blocks lead to this state (mod 2^bits)
+        break;
+      }
+      seen.emplace(h & mask, s);
+    }
+  }
+  std::vector<std::string> texts;
+  for (std::uint32_t m = 0; m < (1u << blocks); ++m) {
+    std::string t;
+    for (int b = 0; b < blocks; ++b)
+      t += (m >> b & 1) ? pairs[static_cast<std::size_t>(b)].second
+                        : pairs[static_cast<std::size_t>(b)].first;
+    texts.push_back(std::move(t));
+  }
+  return texts;
+}
+
+/// As many texts of the same length, from a fixed-seed xorshift (no structure).
+std::vector<std::string> plain_texts(std::size_t n, std::size_t length) {
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  std::vector<std::string> texts(n, std::string(length, 'a'));
+  for (std::string& t : texts)
+    for (char& c : t) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      c = static_cast<char>('a' + x % 26);
+    }
+  return texts;
+}
+
+}  // namespace
+
+TEST_CASE("hostile vocabulary: texts that collide under a fixed hash index in linear time") {
+  // 2^14 texts: with a fixed FNV-1a slot choice they form one probe cluster
+  // and indexing costs ~2^27 string comparisons (seconds; 2^20 tokens: hours).
+  constexpr int blocks = 14;
+  constexpr int bits = 20;  // covers every table size up to 2^20 slots
+  // Generous: the seeded index takes about as long for both sets.
+  constexpr double max_ratio = 8.0;
+  constexpr double slack_seconds = 0.2;
+  const std::vector<std::string> hostile = colliding_texts(blocks, bits);
+  const std::vector<std::string> plain = plain_texts(hostile.size(), hostile[0].size());
+  REQUIRE(hostile.size() == (1u << blocks));
+  // The set really collides under the fixed hash (the test can tell).
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  const std::uint64_t h0 = fnv1a_from(0xcbf29ce484222325ull, hostile[0]) & mask;
+  for (const std::string& t : hostile) REQUIRE((fnv1a_from(0xcbf29ce484222325ull, t) & mask) == h0);
+
+  auto t0 = std::chrono::steady_clock::now();
+  const detail::vocab_index plain_index(plain);
+  const double plain_s = seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  const detail::vocab_index hostile_index(hostile);
+  const double hostile_s = seconds_since(t0);
+  MESSAGE("indexing 2^14 texts: plain ", plain_s, " s, colliding ", hostile_s, " s");
+  CHECK(hostile_s < max_ratio * plain_s + slack_seconds);
+  // Lookups are exact whatever the seed.
+  for (std::size_t i = 0; i < hostile.size(); i += 97)
+    CHECK(hostile_index.find(hostile[i]) == static_cast<std::int32_t>(i));
+  CHECK(hostile_index.find(hostile[0] + "x") == -1);
+  CHECK(hostile_index.duplicate().first == -1);
+  // A tokenizer over the hostile texts (SPM with byte tokens) loads and encodes.
+  vocab_data d;
+  d.tokens = hostile;
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    d.tokens.emplace_back(name);
+  }
+  t0 = std::chrono::steady_clock::now();
+  const tokenizer tok(std::move(d));
+  const std::string text = hostile[5] + hostile[9];
+  const std::vector<int> ids = tok.encode(text, false);
+  CHECK(seconds_since(t0) < 10 * (plain_s + slack_seconds));
+  // No pair of letters is a token, so SPM spells the text in byte tokens.
+  CHECK(ids.size() == text.size());
+  CHECK(tok.decode(ids) == text);
+}
