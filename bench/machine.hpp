@@ -128,6 +128,47 @@ inline rate measure_read_bandwidth_gbs(int n_threads, std::size_t bytes = std::s
   return rate{median(gbs), *std::max_element(gbs.begin(), gbs.end())};
 }
 
+/// Stream-triad bandwidth in GB/s (1e9 bytes/s): a[i] = b[i] + s·c[i] over
+/// three float arrays of `bytes` each, counting 3 × bytes per pass (the
+/// STREAM convention: the write-allocate read of a is not counted). Each
+/// thread works on its static chunk, first touched by itself.
+inline rate measure_triad_bandwidth_gbs(int n_threads,
+                                        std::size_t bytes = std::size_t(256) << 20, int reps = 5) {
+  namespace simd = shiftrope::detail::simd;
+  const int threads = shiftrope::detail::resolve_threads(n_threads);
+  const std::size_t n = bytes / sizeof(float);
+  std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);
+  auto chunk = [n](int tid, int nt, std::size_t& lo, std::size_t& hi) {
+    lo = n / 64 * static_cast<std::size_t>(tid) / static_cast<std::size_t>(nt) * 64;
+    hi = tid + 1 == nt
+             ? n
+             : n / 64 * static_cast<std::size_t>(tid + 1) / static_cast<std::size_t>(nt) * 64;
+  };
+  shiftrope::detail::parallel_region(threads, [&](int tid, int nt) {
+    std::size_t lo, hi;
+    chunk(tid, nt, lo, hi);
+    for (std::size_t i = lo; i < hi; ++i) a[i] = 0.0f, b[i] = 1.0f, c[i] = 2.0f;
+  });
+  std::vector<double> gbs;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_seconds();
+    shiftrope::detail::parallel_region(threads, [&](int tid, int nt) {
+      std::size_t lo, hi;
+      chunk(tid, nt, lo, hi);
+      constexpr std::size_t w = simd::lanes<float>;
+      const simd::vec<float> s(0.5f);
+      std::size_t i = lo;
+      for (; i + w <= hi; i += w)
+        simd::fma(s, simd::load_as<float>(c.get() + i), simd::load_as<float>(b.get() + i))
+            .store_unaligned(a.get() + i);
+      for (; i < hi; ++i) a[i] = b[i] + 0.5f * c[i];
+    });
+    gbs.push_back(3.0 * static_cast<double>(n * sizeof(float)) / (now_seconds() - t0) * 1e-9);
+  }
+  if (a[n / 2] == -1.0f) std::fputs("", stderr);  // keep the stores alive
+  return rate{median(gbs), *std::max_element(gbs.begin(), gbs.end())};
+}
+
 /// One JSON object describing the build: compiler, SIMD width, threads.
 inline std::string build_json(int threads) {
   std::string s = "{\"compiler\":\"";

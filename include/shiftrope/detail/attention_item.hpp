@@ -75,7 +75,7 @@ struct buffers {
   Acc* s = nullptr;      // [tile_keys × block_rows] S^T (then P^T) of one micro-block
   Acc* kt = nullptr;     // [tile_keys × dp] converted K tile
   Acc* vt = nullptr;     // [tile_keys × dp] converted V tile
-  Acc* rot = nullptr;    // [dp] one query being rotated
+  Acc* rot = nullptr;    // [width × dp] one register of rows being rotated
   std::int64_t* seg = nullptr;  // [rows_pad × 6] per row: b0, e0, b1, e1, qpos0, qpos1
 };
 
@@ -191,6 +191,11 @@ inline void setup_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
   for (int r = 0; r < rp; ++r) {  // padding rows repeat the last row
     const int src = std::min(r, ir.rows - 1);
     const std::int64_t m = cx.start_pos + ir.t_begin + src / ir.n_h;
+    if (r == src)  // the query rows are scattered: start all their misses now
+      simd::prefetch(cx.q + (static_cast<std::size_t>(m - cx.start_pos) * cx.n_heads +
+                             static_cast<std::size_t>(ir.h_begin + src % ir.n_h)) *
+                                cx.head_dim,
+                     static_cast<std::size_t>(cx.head_dim) * sizeof(Acc));
     key_segment segs[max_key_segments];
     const int n = key_segments(*cx.positions, m, segs);
     std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
@@ -204,26 +209,37 @@ inline void setup_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
     if (sg[1] > sg[0]) ir.has_far = true;
   }
   const std::size_t slot_size = static_cast<std::size_t>(rp) * cx.dp;
+  constexpr int w = blocking<Acc>::width;
+  const std::size_t dp = static_cast<std::size_t>(cx.dp);
   for (int j = ir.has_far ? 0 : 1; j < 2; ++j) {
     Acc* dst = b.q + j * slot_size;
-    for (int r = 0; r < rp; ++r) {
-      const int src = std::min(r, ir.rows - 1);
-      const std::int64_t t = ir.t_begin + src / ir.n_h;
-      const std::int64_t h = ir.h_begin + src % ir.n_h;
-      const Acc* qr = cx.q + (static_cast<std::size_t>(t) * cx.n_heads + h) * cx.head_dim;
-      const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
-      Acc* x = b.rot;
-      std::fill(x, x + cx.dp, Acc(0));
-      if (sg[2 * j + 1] > sg[2 * j]) {  // slot in use: rotate at its query position
-        std::copy(qr, qr + cx.head_dim, x);
-        cx.table->rotate(x, sg[4 + j]);
-        for (int d = 0; d < cx.head_dim; ++d) x[d] *= cx.scale;
+    for (int r0 = 0; r0 < rp; r0 += w) {  // one register of rows at a time
+      bool used = false;
+      for (int r = r0; r < r0 + w; ++r) {
+        const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
+        used = used || sg[2 * j + 1] > sg[2 * j];
       }
-      if (ir.dot) {
-        std::copy(x, x + cx.dp, dst + static_cast<std::size_t>(r) * cx.dp);
-      } else {
-        for (int d = 0; d < cx.head_dim; ++d) dst[static_cast<std::size_t>(d) * rp + r] = x[d];
+      if (!used) continue;  // never read: no micro-tile of this register uses slot j
+      for (int r = r0; r < r0 + w; ++r) {
+        const int src = std::min(r, ir.rows - 1);
+        const std::int64_t t = ir.t_begin + src / ir.n_h;
+        const std::int64_t h = ir.h_begin + src % ir.n_h;
+        const Acc* qr = cx.q + (static_cast<std::size_t>(t) * cx.n_heads + h) * cx.head_dim;
+        const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
+        // Row-major copy (the dot path's layout, or a staging row to transpose).
+        Acc* x = ir.dot ? dst + static_cast<std::size_t>(r) * dp : b.rot + (r - r0) * dp;
+        if (sg[2 * j + 1] > sg[2 * j]) {  // slot in use: scale, then rotate at its query position
+          for (int d = 0; d < cx.head_dim; ++d) x[d] = qr[d] * cx.scale;
+          cx.table->rotate(x, sg[4 + j]);
+        } else {
+          std::fill(x, x + cx.head_dim, Acc(0));
+        }
+        std::fill(x + cx.head_dim, x + dp, Acc(0));
       }
+      if (ir.dot) continue;
+      // Q^T [head_dim × rows_pad], a register of rows at a time.
+      simd::transpose_rows(b.rot, dp, dst + r0, static_cast<std::size_t>(rp),
+                           static_cast<std::size_t>(cx.head_dim));
     }
   }
 }

@@ -164,13 +164,16 @@ inline void pv_rows(const Acc* p, std::size_t ldp, int nk, const Acc* v, std::si
       acc[r][c] = a * simd::load(o + static_cast<std::size_t>(r) * ldo + c * w);
   }
   for (int kk = 0; kk < nk; ++kk) {
-    const Acc* vr = v + static_cast<std::size_t>(kk) * ldv;
-    V vv[CV];
-    for (int c = 0; c < CV; ++c) vv[c] = simd::load(vr + c * w);
+    // Broadcast the RR probabilities first, then load each V register once
+    // and use it RR times (loaded per row, the tile would be load-bound).
     const Acc* pr = p + static_cast<std::size_t>(kk) * ldp;
-    for (int r = 0; r < RR; ++r) {
-      const V pb = simd::splat(pr[r]);
-      for (int c = 0; c < CV; ++c) acc[r][c] = simd::fma(pb, vv[c], acc[r][c]);
+    V pb[RR];
+    for (int r = 0; r < RR; ++r) pb[r] = simd::splat(pr[r]);
+    const Acc* vr = v + static_cast<std::size_t>(kk) * ldv;
+    for (int c = 0; c < CV; ++c) {
+      V vv = simd::load(vr + c * w);
+      simd::pin(vv);
+      for (int r = 0; r < RR; ++r) acc[r][c] = simd::fma(pb[r], vv, acc[r][c]);
     }
   }
   for (int r = 0; r < RR; ++r)

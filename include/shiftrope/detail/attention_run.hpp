@@ -53,7 +53,7 @@ scratch_layout make_layout(const plan& pl, int dp) noexcept {
   ly.s = take(tk * B::block_rows * a);
   ly.kt = take(tk * d * a);
   ly.vt = take(tk * d * a);
-  ly.rot = take(d * a);
+  ly.rot = take(static_cast<std::size_t>(B::width) * d * a);
   ly.seg = take(rp * 6 * sizeof(std::int64_t));
   ly.thread_bytes = at;
   ly.partial_stride = rp * d + 2 * rp;
@@ -96,9 +96,35 @@ inline int used_slots(const tile_class& c, int* slots) noexcept {
   return n;
 }
 
+/// qk_rows_in_lanes for a run-time register count 1 <= ni <= qk_vectors.
+template <class Acc>
+void qk_in_lanes_n(int ni, const Acc* const* qt, std::size_t ldq, const Acc* k, std::size_t ldk,
+                   int head_dim, Acc* s, std::size_t lds) noexcept {
+  using B = blocking<Acc>;
+  static_assert(B::qk_vectors <= 4, "the dispatch below covers 1..4");
+  constexpr int nk = B::qk_keys;
+  switch (ni) {
+    case 4:
+      qk_rows_in_lanes<Acc, B::qk_vectors >= 4 ? 4 : 1, nk>(qt, ldq, k, ldk, head_dim, s, lds);
+      break;
+    case 3:
+      qk_rows_in_lanes<Acc, B::qk_vectors >= 3 ? 3 : 1, nk>(qt, ldq, k, ldk, head_dim, s, lds);
+      break;
+    case 2:
+      qk_rows_in_lanes<Acc, 2, nk>(qt, ldq, k, ldk, head_dim, s, lds);
+      break;
+    default:
+      qk_rows_in_lanes<Acc, 1, nk>(qt, ldq, k, ldk, head_dim, s, lds);
+      break;
+  }
+}
+
 /// Scores S^T of keys [0, kn_r) of the tile for the registers [v0, v0 + nv)
 /// of a micro-block, rows in lanes (s: key kk at s + kk·lds, register i at
-/// + i·width).
+/// + i·width). Per key block, one call scores every register with its
+/// primary copy (the slot its rows use; slot 1 where they use both); only
+/// registers cut by a segment boundary need a second call for slot 0, and
+/// only registers cut by a boundary or the diagonal are masked.
 template <class Acc>
 void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_stats<Acc>& st,
                      int head_dim, int dp, bool overlapping, int v0, int nv, int kn_r, const Acc* k,
@@ -114,39 +140,37 @@ void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const rang
     const Acc* kp = k + static_cast<std::size_t>(kb) * ldk;
     Acc* sp = s + static_cast<std::size_t>(kb) * lds;
     tile_class cls[B::qk_vectors];
-    tile_kind kind[B::qk_vectors];
-    bool all_one_slot = true;
+    const Acc* primary[B::qk_vectors];
+    bool all_whole = true;
     for (int i = 0; i < nv; ++i) {
       cls[i] = classify(st, v0 + i, kb, nk);
-      kind[i] = cls[i].kind;
-      all_one_slot = all_one_slot && (kind[i] == tile_kind::slot0 || kind[i] == tile_kind::slot1);
+      primary[i] = qptr(cls[i].none[1] && !cls[i].none[0] ? 0 : 1, v0 + i);
+      all_whole = all_whole && (cls[i].kind == tile_kind::slot0 || cls[i].kind == tile_kind::slot1);
     }
-    if (all_one_slot && nv == 2) {  // the common case: one call, each register its own copy
-      const Acc* ptr[2] = {qptr(kind[0] == tile_kind::slot0 ? 0 : 1, v0),
-                           qptr(kind[1] == tile_kind::slot0 ? 0 : 1, v0 + 1)};
-      qk_rows_in_lanes<Acc, 2, nk>(ptr, ldq, kp, ldk, head_dim, sp, lds);
-      continue;
-    }
+    qk_in_lanes_n(nv, primary, ldq, kp, ldk, head_dim, sp, lds);
+    if (all_whole) continue;  // the common case: every register wholly inside one segment
     for (int i = 0; i < nv; ++i) {
       Acc* si = sp + i * w;
-      if (kind[i] == tile_kind::empty) {
+      if (cls[i].kind == tile_kind::empty) {
         for (int kk = 0; kk < nk; ++kk)
           simd::store(si + static_cast<std::size_t>(kk) * lds, simd::splat(neg_inf));
-      } else if (kind[i] != tile_kind::mixed) {
-        const Acc* ptr[1] = {qptr(kind[i] == tile_kind::slot0 ? 0 : 1, v0 + i)};
-        qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, si, lds);
-      } else {  // cut by the diagonal or by a segment boundary: the copies in use, masked
-        int slots[2] = {0, 1};
-        const int n_slots = used_slots(cls[i], slots);
-        alignas(simd::max_align) Acc tmp[nk * 2 * w];
-        const Acc* ptr[2] = {qptr(slots[0], v0 + i), qptr(slots[n_slots - 1], v0 + i)};
-        if (n_slots == 2)
-          qk_rows_in_lanes<Acc, 2, nk>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
-        else
-          qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
-        merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b.lo + (v0 + i) * w, b.hi + (v0 + i) * w,
-                    ir.rows_pad, overlapping, si, lds);
+        continue;
       }
+      if (cls[i].kind != tile_kind::mixed) continue;
+      // Cut by the diagonal or a segment boundary: gather the copies in use
+      // side by side in tmp, then mask each by its range and combine.
+      int slots[2] = {0, 1};
+      const int n_slots = used_slots(cls[i], slots);
+      alignas(simd::max_align) Acc tmp[nk * 2 * w];
+      for (int kk = 0; kk < nk; ++kk)  // the primary scores are already in s
+        simd::store(tmp + kk * 2 * w + (n_slots - 1) * w,
+                    simd::load(si + static_cast<std::size_t>(kk) * lds));
+      if (n_slots == 2) {
+        const Acc* ptr[1] = {qptr(0, v0 + i)};
+        qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
+      }
+      merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b.lo + (v0 + i) * w, b.hi + (v0 + i) * w,
+                  ir.rows_pad, overlapping, si, lds);
     }
   }
 }
@@ -232,6 +256,16 @@ item_rows<Acc> locate(const context<Acc, KV>& cx, const plan& pl, std::int64_t i
   return ir;
 }
 
+/// Starts the write misses of an item's output rows (scattered over out).
+template <class Acc, class KV>
+void prefetch_output(const context<Acc, KV>& cx, const item_rows<Acc>& ir) noexcept {
+  for (int r = 0; r < ir.rows; ++r) {
+    const std::int64_t t = ir.t_begin + r / ir.n_h, h = ir.h_begin + r % ir.n_h;
+    simd::prefetch_for_write(cx.out + (static_cast<std::size_t>(t) * cx.n_heads + h) * cx.head_dim,
+                             static_cast<std::size_t>(cx.head_dim) * sizeof(Acc));
+  }
+}
+
 /// Runs one work item: rows × keys [k_lo, k_hi), then writes normalised
 /// rows to out, or (m, l, unnormalised o) to its partial slot.
 template <class Acc, class KV>
@@ -264,6 +298,7 @@ void run_item(const context<Acc, KV>& cx, const plan& pl, const scratch_layout& 
   range_stats<Acc> st;
   for (std::int64_t t0 = k_lo; t0 < k_hi; t0 += B::tile_keys) {
     const int cnt = static_cast<int>(std::min<std::int64_t>(B::tile_keys, k_hi - t0));
+    if (!part && t0 + B::tile_keys >= k_hi) prefetch_output(cx, ir);  // last tile
     const int cnt_r = round_up(cnt, nkb);
     const Acc* kp = b.kt;
     const Acc* vp = b.vt;

@@ -334,4 +334,84 @@ inline vec<Acc> log_add_exp(const vec<Acc>& a, const vec<Acc>& b) noexcept {
   return xsimd::select(hi == neg_inf, neg_inf, sum);
 }
 
+/// Keeps v in a register from here on: g++ otherwise folds a load into
+/// every FMA that uses it, re-reading memory once per use, which makes
+/// register-blocked tiles load-bound. No instruction is emitted.
+template <class Acc>
+inline void pin(vec<Acc>& v) noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && defined(__SSE2__)
+  typename vec<Acc>::register_type r = v;
+  __asm__("" : "+v"(r));
+  v = r;
+#else
+  (void)v;
+#endif
+}
+
+/// Asks the cache hierarchy for the bytes [p, p + bytes) ahead of use
+/// (reads), so that a loop over scattered rows overlaps its misses.
+inline void prefetch(const void* p, std::size_t bytes) noexcept {
+#if defined(__GNUC__)
+  const char* c = static_cast<const char*>(p);
+  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+/// The same for bytes about to be written.
+inline void prefetch_for_write(void* p, std::size_t bytes) noexcept {
+#if defined(__GNUC__)
+  char* c = static_cast<char*>(p);
+  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1, 3);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
+/// dst[c·ld_dst + i] = src[i·ld_src + c] for i < lanes<Acc> rows and
+/// c < n_cols: turns a register's worth of rows into columns. AVX-512 float
+/// transposes 16×16 blocks in registers; other targets copy element-wise.
+template <class Acc>
+inline void transpose_rows(const Acc* src, std::size_t ld_src, Acc* dst, std::size_t ld_dst,
+                           std::size_t n_cols) noexcept {
+  constexpr std::size_t w = lanes<Acc>;
+  std::size_t c0 = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<Acc, float> && w == 16) {
+    for (; c0 + 16 <= n_cols; c0 += 16) {
+      __m512 t[16], u[16];
+      for (int k = 0; k < 8; ++k) {  // 32-bit interleave of row pairs
+        const __m512 a = _mm512_loadu_ps(src + (2 * k) * ld_src + c0);
+        const __m512 b = _mm512_loadu_ps(src + (2 * k + 1) * ld_src + c0);
+        t[2 * k] = _mm512_unpacklo_ps(a, b);
+        t[2 * k + 1] = _mm512_unpackhi_ps(a, b);
+      }
+      for (int k = 0; k < 4; ++k) {  // 64-bit interleave: u[4k + j] lane L = column 4L + j
+        const __m512d t0 = _mm512_castps_pd(t[4 * k]), t1 = _mm512_castps_pd(t[4 * k + 1]);
+        const __m512d t2 = _mm512_castps_pd(t[4 * k + 2]), t3 = _mm512_castps_pd(t[4 * k + 3]);
+        u[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+      }
+      for (int j = 0; j < 4; ++j) {  // 128-bit lanes gathered across the four row groups
+        const __m512 x0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        const __m512 x1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        const __m512 y0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        const __m512 y1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        _mm512_storeu_ps(dst + (c0 + j) * ld_dst, _mm512_shuffle_f32x4(x0, y0, 0x88));
+        _mm512_storeu_ps(dst + (c0 + 4 + j) * ld_dst, _mm512_shuffle_f32x4(x1, y1, 0x88));
+        _mm512_storeu_ps(dst + (c0 + 8 + j) * ld_dst, _mm512_shuffle_f32x4(x0, y0, 0xDD));
+        _mm512_storeu_ps(dst + (c0 + 12 + j) * ld_dst, _mm512_shuffle_f32x4(x1, y1, 0xDD));
+      }
+    }
+  }
+#endif
+  for (std::size_t c = c0; c < n_cols; ++c)
+    for (std::size_t i = 0; i < w; ++i) dst[c * ld_dst + i] = src[i * ld_src + c];
+}
+
 }  // namespace shiftrope::detail::simd
