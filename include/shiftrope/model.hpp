@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -27,6 +28,7 @@
 #include <variant>
 #include <vector>
 
+#include "attention.hpp"
 #include "detail/mapped_file.hpp"
 #include "detail/model_ops.hpp"
 #include "detail/parallel.hpp"
@@ -223,9 +225,9 @@ class session {
   void check_input(const int* tokens, std::size_t n_tokens, std::int64_t start_pos) const;
   template <class KV>
   void run_chunk(kv_storage<KV>& kv, const int* tokens, std::size_t n, std::int64_t pos0,
-                 float* logits, chunk_rows rows) noexcept;
+                 float* logits, chunk_rows rows);
   template <class KV>
-  void attention_layer(kv_storage<KV>& kv, int layer, std::size_t n, std::int64_t pos0) noexcept;
+  void attention_layer(kv_storage<KV>& kv, int layer, std::size_t n, std::int64_t pos0);
 
   const model* model_;
   session_params params_;
@@ -236,6 +238,8 @@ class session {
   rope_table<float> rope_;  // cos/sin for positions [0, n_ctx)
   kv_cache cache_;
   forward_state state_;
+  attention_params attention_;           // shape and scales of every attention call
+  std::vector<std::byte> attn_scratch_;  // the kernel's scratch, grown on demand
 };
 
 }  // namespace shiftrope

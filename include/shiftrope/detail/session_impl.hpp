@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "../attention.hpp"
 #include "../model.hpp"
 
 namespace shiftrope {
@@ -30,36 +31,6 @@ inline kv_cache_params session_cache_params(const model_config& c, const session
   return k;
 }
 
-/// Scaled dot-product attention, one query row against the cached keys,
-/// written plainly (the reference path until the fused kernel is wired in):
-///   s_n = (R(p_seg) q) · k_n × scale,  out = Σ softmax(s)_n v_n
-/// scores: [m + 1] scratch; qr: [head_dim] scratch.
-template <class KV>
-void attention_row(const remap& r, const rope_table<float>& rope, const float* q, std::int64_t m,
-                   const KV* k, const KV* v, std::size_t head_dim, float scale, float* scores,
-                   float* qr, float* out) noexcept {
-  key_segment segs[max_key_segments];
-  const int n_segs = key_segments(r, m, segs);
-  float max_s = -std::numeric_limits<float>::infinity();
-  for (int s = 0; s < n_segs; ++s) {
-    std::copy(q, q + head_dim, qr);
-    rope.rotate(qr, segs[s].query_pos);
-    for (std::int64_t n = segs[s].begin; n < segs[s].end; ++n) {
-      scores[n] =
-          simd::dot<float>(qr, k + static_cast<std::size_t>(n) * head_dim, head_dim) * scale;
-      max_s = std::max(max_s, scores[n]);
-    }
-  }
-  float sum = 0.0f;
-  std::fill(out, out + head_dim, 0.0f);
-  for (std::int64_t n = 0; n <= m; ++n) {
-    const float p = std::exp(scores[n] - max_s);
-    sum += p;
-    simd::axpy<float>(p, v + static_cast<std::size_t>(n) * head_dim, out, head_dim);
-  }
-  simd::scale<float>(out, 1.0f / sum, head_dim);
-}
-
 }  // namespace detail
 
 inline session::session(const model& m, const session_params& params)
@@ -81,6 +52,13 @@ inline session::session(const model& m, const session_params& params)
   max_batch_ = static_cast<std::size_t>(std::min<std::int64_t>(params_.max_batch, n_ctx()));
   rope_ = rope_table<float>(c.rope, n_ctx());
   state_ = forward_state(c, max_batch_);
+  attention_.n_heads = c.n_heads;
+  attention_.n_kv_heads = c.n_kv_heads;
+  attention_.head_dim = c.head_dim;
+  attention_.softmax_scale = 0.0;  // 1 / sqrt(head_dim)
+  attention_.logit_scale = logit_scale_;
+  attention_.n_threads = params_.n_threads;
+  attention_.validate();
 }
 
 inline void session::check_input(const int* tokens, std::size_t n_tokens,
@@ -124,7 +102,7 @@ inline void session::forward(const int* tokens, std::size_t n_tokens, std::int64
 // One chunk of n <= max_batch tokens at positions [pos0, pos0 + n).
 template <class KV>
 void session::run_chunk(kv_storage<KV>& kv, const int* tokens, std::size_t n, std::int64_t pos0,
-                        float* logits, chunk_rows rows) noexcept {
+                        float* logits, chunk_rows rows) {
   namespace ops = detail::model_ops;
   const model_config& c = config();
   const model_weights& w = model_->weights();
@@ -135,6 +113,13 @@ void session::run_chunk(kv_storage<KV>& kv, const int* tokens, std::size_t n, st
   const float eps = static_cast<float>(c.rms_eps);
   const int nt = params_.n_threads;
   forward_state& s = state_;
+
+  // The attention scratch is the same for every layer of the chunk; it grows
+  // (rarely: its size depends on the batch and the thread plan, not on the
+  // square of the length) and is then reused.
+  const std::size_t attn_bytes =
+      attention_scratch_bytes<float>(attention_, pos0, static_cast<std::int64_t>(n));
+  if (attn_scratch_.size() < attn_bytes) attn_scratch_.resize(attn_bytes);
 
   // x [n × d] = token_embd[tokens]
   for (std::size_t t = 0; t < n; ++t)
@@ -179,12 +164,10 @@ void session::run_chunk(kv_storage<KV>& kv, const int* tokens, std::size_t n, st
 // Rotates the chunk's keys at their positions, stores K and V in the cache,
 // then attends every query row of the chunk to positions [0, its own].
 template <class KV>
-void session::attention_layer(kv_storage<KV>& kv, int layer, std::size_t n,
-                              std::int64_t pos0) noexcept {
+void session::attention_layer(kv_storage<KV>& kv, int layer, std::size_t n, std::int64_t pos0) {
   const model_config& c = config();
   const std::size_t hd = static_cast<std::size_t>(c.head_dim);
   const std::size_t kvd = static_cast<std::size_t>(c.kv_dim());
-  const std::size_t qd = static_cast<std::size_t>(c.q_dim());
   forward_state& s = state_;
   for (std::size_t t = 0; t < n; ++t) {
     const std::int64_t pos = pos0 + static_cast<std::int64_t>(t);
@@ -197,22 +180,12 @@ void session::attention_layer(kv_storage<KV>& kv, int layer, std::size_t n,
                                     kv.v(layer, h) + at, hd);
     }
   }
-  const float scale = static_cast<float>(logit_scale_ / std::sqrt(static_cast<double>(hd)));
-  const int group = c.n_heads / c.n_kv_heads;
-  const std::int64_t n_keys = pos0 + static_cast<std::int64_t>(n);
-  detail::parallel_region(params_.n_threads, [&](int tid, int n_threads) {
-    std::vector<float> scores(static_cast<std::size_t>(n_keys)), qr(hd);
-    const std::size_t rows = n * static_cast<std::size_t>(c.n_heads);
-    for (std::size_t i = static_cast<std::size_t>(tid); i < rows;
-         i += static_cast<std::size_t>(n_threads)) {
-      const std::size_t t = i / static_cast<std::size_t>(c.n_heads);
-      const int h = static_cast<int>(i % static_cast<std::size_t>(c.n_heads));
-      detail::attention_row(params_.position_remap, rope_, &s.q[t * qd + h * hd],
-                            pos0 + static_cast<std::int64_t>(t), kv.k(layer, h / group),
-                            kv.v(layer, h / group), hd, scale, scores.data(), qr.data(),
-                            &s.att[t * qd + h * hd]);
-    }
-  });
+  // att [n × n_heads × head_dim]: the fused kernel rotates q per key segment.
+  const kv_cache_view<KV> view = kv_cache_view<KV>::head_major(
+      kv.k(layer, 0), kv.v(layer, 0), n_ctx(), c.head_dim, pos0 + static_cast<std::int64_t>(n));
+  attention<float, KV>(attention_, params_.position_remap, rope_, s.q.data(), pos0,
+                       static_cast<std::int64_t>(n), view, s.att.data(), attn_scratch_.data(),
+                       attn_scratch_.size());
 }
 
 }  // namespace shiftrope
