@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "shiftrope/detail/utf8.hpp"
+#include "shiftrope/detail/vocab_index.hpp"
 #include "shiftrope/error.hpp"
 
 namespace shiftrope::detail {
@@ -72,6 +73,7 @@ class bpe_merge_table {
   /// Builds from rules (left, right, result) listed by rank; for a pair
   /// listed twice the first (lowest-rank) rule wins. Ids must be >= 0.
   explicit bpe_merge_table(const std::vector<std::array<std::int32_t, 3>>& rules = {}) {
+    seed_ = unpredictable_seed();  // see vocab_index.hpp: crafted merges cannot collide
     std::size_t capacity = 16;
     while (capacity < 2 * rules.size()) capacity *= 2;
     slots_.assign(capacity, slot{});
@@ -110,8 +112,9 @@ class bpe_merge_table {
            static_cast<std::uint32_t>(right);
   }
   std::size_t hash(std::uint64_t k) const noexcept {
-    return static_cast<std::size_t>((k * 0x9E3779B97F4A7C15ull) >> 20) & (slots_.size() - 1);
+    return static_cast<std::size_t>(mix64(k ^ seed_)) & (slots_.size() - 1);
   }
+  std::uint64_t seed_ = 0;   // per-table hash seed
   std::vector<slot> slots_;  // [power of 2 ≥ 2·rules]
   std::size_t size_ = 0;
 };
