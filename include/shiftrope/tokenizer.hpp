@@ -23,7 +23,10 @@
 //   token alone may be part of a character).
 // - parse_special: texts of control, user-defined and unknown tokens found
 //   in the input become those ids (leftmost-longest match, as Hugging Face's
-//   added-token matcher); without it the whole input is plain text.
+//   added-token matcher); without it the whole input is plain text. Texts
+//   longer than 256 bytes (detail::special_matcher::max_special_bytes) are
+//   never matched: that bound keeps encoding linear in the prompt whatever
+//   the vocabulary.
 #pragma once
 
 #include <algorithm>
@@ -35,11 +38,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "shiftrope/detail/bpe.hpp"
 #include "shiftrope/detail/pretokenize.hpp"
+#include "shiftrope/detail/special_match.hpp"
 #include "shiftrope/detail/spm.hpp"
 #include "shiftrope/detail/utf8.hpp"
 #include "shiftrope/detail/vocab_index.hpp"
@@ -234,11 +239,9 @@ class tokenizer {
   bool spm_split_ = false;                   // SPM: encode space runs apart (same ids, faster)
   detail::bpe_merge_table merges_;           // BPE only
   std::optional<detail::pretokenizer> pre_;  // BPE only
-  detail::vocab_index special_index_;  // parse_special: special text → index in special_ids_
-  std::vector<int> special_ids_;       // [n_special] token ids
-  std::vector<std::size_t> special_lengths_;  // distinct special text lengths, longest first
-  std::array<bool, 256> special_first_{};     // bytes that start some special text
-  std::vector<int> eog_ids_;                  // sorted
+  detail::special_matcher special_;          // parse_special: special texts → ids
+  std::array<bool, 256> special_first_{};    // bytes that start some special text
+  std::vector<int> eog_ids_;                 // sorted
 };
 
 inline tokenizer::tokenizer(vocab_data data) : data_(std::move(data)) {
@@ -285,22 +288,17 @@ inline tokenizer::tokenizer(vocab_data data) : data_(std::move(data)) {
 }
 
 inline void tokenizer::build_special_matcher() {
-  std::vector<std::string> texts;
+  std::vector<std::pair<std::string, int>> entries;
   for (std::size_t i = 0; i < types_.size(); ++i) {
     const token_type t = types_[i];
     const std::string& text = data_.tokens[i];
-    if (text.empty()) continue;
+    if (text.empty() || text.size() > detail::special_matcher::max_special_bytes) continue;
     if (t == token_type::control || t == token_type::user_defined || t == token_type::unknown) {
-      texts.push_back(text);
-      special_ids_.push_back(static_cast<int>(i));
-      special_lengths_.push_back(text.size());
+      entries.emplace_back(text, static_cast<int>(i));
       special_first_[static_cast<unsigned char>(text[0])] = true;
     }
   }
-  special_index_ = detail::vocab_index(texts);
-  std::sort(special_lengths_.begin(), special_lengths_.end(), std::greater<>());
-  special_lengths_.erase(std::unique(special_lengths_.begin(), special_lengths_.end()),
-                         special_lengths_.end());
+  special_ = detail::special_matcher(std::move(entries));
 }
 
 inline void tokenizer::encode_text(std::string_view text, bool space_prefix,
@@ -356,7 +354,7 @@ inline std::vector<int> tokenizer::encode(std::string_view text, bool add_bos,
       fail("tokenizer::encode: add_bos requested, but the vocabulary has no BOS");
     out.push_back(data_.bos_id);
   }
-  if (!parse_special || special_ids_.empty()) {
+  if (!parse_special || special_.empty()) {
     encode_text(text, true, out);
     return out;
   }
@@ -365,17 +363,8 @@ inline std::vector<int> tokenizer::encode(std::string_view text, bool add_bos,
   for (std::size_t i = 0; i < text.size();) {
     int match = -1;
     std::size_t match_len = 0;
-    if (special_first_[static_cast<unsigned char>(text[i])]) {
-      for (const std::size_t len : special_lengths_) {
-        if (len > text.size() - i) continue;
-        const std::int32_t k = special_index_.find(text.substr(i, len));
-        if (k >= 0) {
-          match = special_ids_[static_cast<std::size_t>(k)];
-          match_len = len;
-          break;
-        }
-      }
-    }
+    if (special_first_[static_cast<unsigned char>(text[i])])
+      std::tie(match, match_len) = special_.longest_prefix(text.substr(i));
     if (match < 0) {
       ++i;
       continue;
@@ -433,6 +422,7 @@ inline std::string tokenizer::piece(int id) const {
 
 inline std::string tokenizer::decode(const std::vector<int>& ids) const {
   std::string bytes;
+  bytes.reserve(ids.size() * 4);  // most tokens are a few bytes; grows if not
   const bool prefix = data_.model == vocab_model::spm && data_.add_space_prefix;
   bool strip = prefix;  // the next text token may carry the space prefix
   for (std::size_t k = 0; k < ids.size(); ++k) {
