@@ -4,8 +4,11 @@
 // Everything must end in a result or shiftrope::error, in bounded time.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
+#include <shiftrope/detail/special_match.hpp>
 #include <shiftrope/detail/utf8.hpp>
 #include <shiftrope/detail/vocab_index.hpp>
 #include <shiftrope/gguf.hpp>
@@ -130,4 +133,84 @@ TEST_CASE("hostile vocabulary: texts that collide under a fixed hash index in li
   // No pair of letters is a token, so SPM spells the text in byte tokens.
   CHECK(ids.size() == text.size());
   CHECK(tok.decode(ids) == text);
+}
+
+namespace {
+
+/// Longest entry that prefixes s, by trying every entry (the reference).
+std::pair<int, std::size_t> naive_longest_prefix(
+    const std::vector<std::pair<std::string, int>>& entries, const std::string& s) {
+  std::pair<int, std::size_t> best{-1, 0};
+  for (const auto& [text, id] : entries) {
+    if (text.empty() || text.size() > detail::special_matcher::max_special_bytes) continue;
+    if (s.compare(0, text.size(), text) == 0 && text.size() > best.second) best = {id, text.size()};
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("special_matcher: longest prefix equals trying every text") {
+  std::uint64_t x = 12345;
+  const auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const char alphabet[] = {'a', 'b', '\xff', '<'};
+  const auto random_text = [&](std::size_t max_len) {
+    std::string s(1 + next() % max_len, 'a');
+    for (char& c : s) c = alphabet[next() % 4];
+    return s;
+  };
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<std::pair<std::string, int>> entries;
+    const int n = 1 + static_cast<int>(next() % 40);
+    for (int i = 0; i < n; ++i) entries.emplace_back(random_text(6), i);
+    entries.emplace_back(std::string(257, 'a'), n);  // longer than the bound: never matched
+    // Distinct texts only, as in a vocabulary (validate() refuses duplicates).
+    std::sort(entries.begin(), entries.end());
+    entries.erase(std::unique(entries.begin(), entries.end(),
+                              [](const auto& a, const auto& b) { return a.first == b.first; }),
+                  entries.end());
+    const detail::special_matcher m(entries);
+    for (int q = 0; q < 40; ++q) {
+      const std::string s = q == 0 ? std::string(300, 'a') : random_text(9);
+      CHECK(m.longest_prefix(s) == naive_longest_prefix(entries, s));
+    }
+  }
+}
+
+TEST_CASE("hostile vocabulary: parse_special stays linear in the prompt") {
+  // Specials a^(L-1) b for L = 2..2000 (2 MB of text): each prompt position
+  // of "aaa..." prefixes every one of them. Probing every distinct length
+  // cost the sum of the lengths per position (a 4 KB prompt: 16 s).
+  constexpr int max_len = 2000;
+  constexpr std::size_t prompt_bytes = 1 << 13;
+  constexpr double max_seconds = 5.0;  // 0.05 s at -O2; the old matcher took over 30 s
+  vocab_data d;
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    d.tokens.emplace_back(name);
+  }
+  d.types.assign(256, token_type::byte);
+  for (int len = 2; len <= max_len; ++len) {
+    d.tokens.push_back(std::string(static_cast<std::size_t>(len - 1), 'a') + "b");
+    d.types.push_back(token_type::user_defined);
+  }
+  const tokenizer tok(std::move(d));
+  const std::string prompt(prompt_bytes, 'a');
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<int> ids = tok.encode(prompt, false, true);
+  const double s = seconds_since(t0);
+  MESSAGE("parse_special over ", prompt_bytes, " bytes against ", max_len - 1, " specials: ", s,
+          " s");
+  CHECK(s < max_seconds);
+  // No special matches (each ends in 'b'): byte tokens 0x61 throughout.
+  CHECK(ids == std::vector<int>(prompt_bytes, 0x61));
+  // A special within the bound still matches, leftmost-longest.
+  const std::vector<int> with_b = tok.encode("aaab", false, true);
+  CHECK(with_b == std::vector<int>{256 + 2});  // "aaab" = a^3 b, length 4 -> id 256 + 4 - 2
 }
