@@ -211,9 +211,9 @@ inline void setup_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
   const std::size_t slot_size = static_cast<std::size_t>(rp) * cx.dp;
   constexpr int w = blocking<Acc>::width;
   const std::size_t dp = static_cast<std::size_t>(cx.dp);
-  for (int j = ir.has_far ? 0 : 1; j < 2; ++j) {
-    Acc* dst = b.q + j * slot_size;
-    for (int r0 = 0; r0 < rp; r0 += w) {  // one register of rows at a time
+  for (int r0 = 0; r0 < rp; r0 += w) {  // one register of rows at a time, both slots
+    for (int j = ir.has_far ? 0 : 1; j < 2; ++j) {
+      Acc* dst = b.q + j * slot_size;
       bool used = false;
       for (int r = r0; r < r0 + w; ++r) {
         const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;

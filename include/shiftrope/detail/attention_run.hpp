@@ -165,9 +165,12 @@ void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const rang
       for (int kk = 0; kk < nk; ++kk)  // the primary scores are already in s
         simd::store(tmp + kk * 2 * w + (n_slots - 1) * w,
                     simd::load(si + static_cast<std::size_t>(kk) * lds));
-      if (n_slots == 2) {
+      if (n_slots == 2) {  // slot 0 ends inside the block: score only the keys before its end
         const Acc* ptr[1] = {qptr(0, v0 + i)};
-        qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
+        if (st.hi_max[0][v0 + i] <= Acc(kb + nk / 2))
+          qk_rows_in_lanes<Acc, 1, nk / 2>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
+        else
+          qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
       }
       merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b.lo + (v0 + i) * w, b.hi + (v0 + i) * w,
                   ir.rows_pad, overlapping, si, lds);
