@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <shiftrope/error.hpp>
 #include <shiftrope/gguf.hpp>
 #include <shiftrope/numeric.hpp>
@@ -15,6 +17,33 @@
 #include <vector>
 
 namespace shiftrope {
+
+/// Receives the bytes of one deferred tensor while gguf_writer::write_streamed
+/// writes the file: put() may be called any number of times, and the pieces
+/// must add up to exactly the tensor's size.
+class gguf_tensor_sink {
+ public:
+  /// Appends n bytes; throws naming the file and the tensor when they exceed
+  /// the tensor's size or the write fails.
+  void put(const void* data, std::size_t n);
+  /// Bytes still expected.
+  std::uint64_t remaining() const noexcept { return remaining_; }
+
+ private:
+  friend class gguf_writer;
+  gguf_tensor_sink(std::FILE* file, const std::string& path, const std::string& tensor,
+                   std::uint64_t size)
+      : file_(file), path_(path), tensor_(tensor), remaining_(size) {}
+  std::FILE* file_;
+  const std::string& path_;
+  const std::string& tensor_;
+  std::uint64_t remaining_;
+};
+
+/// Produces deferred tensor `index` (its position among all tensors, in
+/// insertion order) named `name` into `sink`.
+using gguf_tensor_producer =
+    std::function<void(std::size_t index, const std::string& name, gguf_tensor_sink& sink)>;
 
 /// Collects metadata and tensors, then produces the file. Entries are written
 /// in insertion order; tensors are laid out in insertion order, each at the
@@ -61,20 +90,40 @@ class gguf_writer {
   /// F32 tensor from floats (dims product must equal values.size()).
   void add_tensor_f32(std::string_view name, const std::vector<std::uint64_t>& dims,
                       const std::vector<float>& values);
+  /// Declares a tensor whose bytes are produced only while write_streamed
+  /// writes the file, so that a model larger than memory never has to be
+  /// held at once (a 1.1B-parameter model is 4.4 GB in F32).
+  void add_tensor_deferred(std::string_view name, ggml_type type,
+                           const std::vector<std::uint64_t>& dims);
 
-  /// The complete file.
+  /// The complete file (throws when a tensor is deferred).
   std::vector<std::uint8_t> to_bytes() const;
-  /// Writes to_bytes() to `path`; throws naming the path on I/O failure.
+  /// Writes the file to `path` (throws when a tensor is deferred); throws
+  /// naming the path on I/O failure.
   void write(const std::string& path) const;
+  /// Writes the file to `path`, tensor by tensor: stored tensors from their
+  /// bytes, deferred ones from `produce` (called once each, in file order).
+  /// Throws naming the path on I/O failure and the tensor when its producer
+  /// delivers a wrong number of bytes; exceptions of `produce` pass through.
+  /// A failed write leaves a partial file behind.
+  void write_streamed(const std::string& path, const gguf_tensor_producer& produce) const;
 
  private:
   struct tensor_entry {
     std::string name;
     ggml_type type;
     std::vector<std::uint64_t> dims;
-    std::vector<std::uint8_t> bytes;
+    std::vector<std::uint8_t> bytes;  // empty when deferred
+    std::uint64_t n_bytes = 0;        // size of the data
+    bool deferred = false;            // bytes come from write_streamed's producer
   };
   void begin_entry(std::string_view key, gguf_value_type type);
+  /// Validates a new tensor's name, type and dims; returns its byte size.
+  std::uint64_t check_tensor(std::string_view name, ggml_type type,
+                             const std::vector<std::uint64_t>& dims) const;
+  /// Header, metadata and tensor infos, padded to the data section; the
+  /// tensors' offsets within the data section.
+  std::vector<std::uint8_t> header_bytes(std::vector<std::uint64_t>& offsets) const;
 
   std::uint32_t alignment_ = 32;
   std::vector<std::uint8_t> kv_bytes_;  // serialized entries, in order

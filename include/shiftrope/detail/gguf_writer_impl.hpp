@@ -2,9 +2,11 @@
 // Included by gguf_writer.hpp; not for direct use.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <shiftrope/detail/gguf_impl.hpp>
 #include <shiftrope/gguf_writer.hpp>
 
@@ -135,9 +137,8 @@ inline void gguf_writer::add_value(std::string_view key, const gguf_value& value
   }
 }
 
-inline void gguf_writer::add_tensor(std::string_view name, ggml_type type,
-                                    const std::vector<std::uint64_t>& dims, const void* data,
-                                    std::size_t n_bytes) {
+inline std::uint64_t gguf_writer::check_tensor(std::string_view name, ggml_type type,
+                                               const std::vector<std::uint64_t>& dims) const {
   if (name.empty()) fail("gguf_writer: empty tensor name");
   if (tensor_names_.count(std::string(name)))
     fail("gguf_writer: duplicate tensor name '", name, "'");
@@ -155,12 +156,19 @@ inline void gguf_writer::add_tensor(std::string_view name, ggml_type type,
   if (row == 0 || !detail::checked_mul(row, n / dims[0], expected))
     fail("gguf_writer: tensor '", name, "': row length ", dims[0], " is not a whole number of ",
          ggml_type_name(type), " blocks");
+  return expected;
+}
+
+inline void gguf_writer::add_tensor(std::string_view name, ggml_type type,
+                                    const std::vector<std::uint64_t>& dims, const void* data,
+                                    std::size_t n_bytes) {
+  const std::uint64_t expected = check_tensor(name, type, dims);
   if (expected != n_bytes)
     fail("gguf_writer: tensor '", name, "': n_bytes ", n_bytes, " differs from the ", expected,
          " bytes its type and dims need");
   const auto* p = static_cast<const std::uint8_t*>(data);
   tensor_names_.emplace(name);
-  tensors_.push_back(tensor_entry{std::string(name), type, dims, {p, p + n_bytes}});
+  tensors_.push_back(tensor_entry{std::string(name), type, dims, {p, p + n_bytes}, n_bytes, false});
 }
 
 inline void gguf_writer::add_tensor_f32(std::string_view name,
@@ -169,9 +177,19 @@ inline void gguf_writer::add_tensor_f32(std::string_view name,
   add_tensor(name, ggml_type::f32, dims, values.data(), values.size() * sizeof(float));
 }
 
-inline std::vector<std::uint8_t> gguf_writer::to_bytes() const {
+inline void gguf_writer::add_tensor_deferred(std::string_view name, ggml_type type,
+                                             const std::vector<std::uint64_t>& dims) {
+  const std::uint64_t n_bytes = check_tensor(name, type, dims);
+  tensor_names_.emplace(name);
+  tensors_.push_back(tensor_entry{std::string(name), type, dims, {}, n_bytes, true});
+}
+
+inline std::vector<std::uint8_t> gguf_writer::header_bytes(
+    std::vector<std::uint64_t>& offsets) const {
   std::vector<std::uint8_t> out;
-  out.insert(out.end(), {'G', 'G', 'U', 'F'});
+  // The magic as bytes one by one: g++ 12 warns (-Wstringop-overflow, a false
+  // positive) about inserting an initializer list into an empty vector here.
+  for (const char c : {'G', 'G', 'U', 'F'}) out.push_back(static_cast<std::uint8_t>(c));
   detail::put_le<std::uint32_t>(out, 3);
   detail::put_le<std::uint64_t>(out, tensors_.size());
   detail::put_le<std::uint64_t>(out, kv_count_ + (alignment_set_ ? 1 : 0));
@@ -185,7 +203,7 @@ inline std::vector<std::uint8_t> gguf_writer::to_bytes() const {
     return (x + a - 1) / a * a;
   };
   std::uint64_t offset = 0;  // within the data section
-  std::vector<std::uint64_t> offsets;
+  offsets.clear();
   for (const tensor_entry& t : tensors_) {
     detail::put_string(out, t.name);
     detail::put_le<std::uint32_t>(out, static_cast<std::uint32_t>(t.dims.size()));
@@ -194,10 +212,19 @@ inline std::vector<std::uint8_t> gguf_writer::to_bytes() const {
     offset = align_up(offset);
     offsets.push_back(offset);
     detail::put_le<std::uint64_t>(out, offset);
-    offset += t.bytes.size();
+    offset += t.n_bytes;
   }
-  if (tensors_.empty()) return out;
-  const std::uint64_t data_start = align_up(out.size());
+  if (!tensors_.empty()) out.resize(static_cast<std::size_t>(align_up(out.size())), 0);
+  return out;
+}
+
+inline std::vector<std::uint8_t> gguf_writer::to_bytes() const {
+  for (const tensor_entry& t : tensors_)
+    if (t.deferred)
+      fail("gguf_writer: tensor '", t.name, "' is deferred: write it with write_streamed");
+  std::vector<std::uint64_t> offsets;
+  std::vector<std::uint8_t> out = header_bytes(offsets);
+  const std::size_t data_start = out.size();
   for (std::size_t i = 0; i < tensors_.size(); ++i) {
     out.resize(static_cast<std::size_t>(data_start + offsets[i]), 0);  // zero padding
     out.insert(out.end(), tensors_[i].bytes.begin(), tensors_[i].bytes.end());
@@ -213,6 +240,55 @@ inline void gguf_writer::write(const std::string& path) const {
   const int e = errno;
   if (std::fclose(file) != 0 || !ok)
     fail("cannot write '", path, "': ", std::strerror(ok ? errno : e));
+}
+
+inline void gguf_tensor_sink::put(const void* data, std::size_t n) {
+  if (n > remaining_)
+    fail("gguf_writer: tensor '", tensor_, "': the producer delivers ", n, " bytes where only ",
+         remaining_, " remain");
+  if (n != 0 && std::fwrite(data, 1, n, file_) != n)
+    fail("cannot write '", path_, "': ", std::strerror(errno));
+  remaining_ -= n;
+}
+
+inline void gguf_writer::write_streamed(const std::string& path,
+                                        const gguf_tensor_producer& produce) const {
+  std::vector<std::uint64_t> offsets;
+  const std::vector<std::uint8_t> header = header_bytes(offsets);
+  // unique_ptr closes the file on every path, exceptions of `produce` included.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "wb"),
+                                                       &std::fclose);
+  if (!file) fail("cannot create '", path, "': ", std::strerror(errno));
+  const auto put = [&](const void* p, std::size_t n) {
+    if (n != 0 && std::fwrite(p, 1, n, file.get()) != n)
+      fail("cannot write '", path, "': ", std::strerror(errno));
+  };
+  put(header.data(), header.size());
+  std::uint64_t at = 0;  // bytes written into the data section
+  static const std::uint8_t zeros[64] = {};
+  for (std::size_t i = 0; i < tensors_.size(); ++i) {
+    const tensor_entry& t = tensors_[i];
+    while (at < offsets[i]) {  // zero padding up to the tensor's offset
+      const std::uint64_t n = std::min<std::uint64_t>(sizeof zeros, offsets[i] - at);
+      put(zeros, static_cast<std::size_t>(n));
+      at += n;
+    }
+    if (!t.deferred) {
+      put(t.bytes.data(), t.bytes.size());
+    } else {
+      if (!produce) fail("gguf_writer: tensor '", t.name, "' is deferred, but no producer given");
+      gguf_tensor_sink sink(file.get(), path, t.name, t.n_bytes);
+      produce(i, t.name, sink);
+      if (sink.remaining() != 0)
+        fail("gguf_writer: tensor '", t.name, "': the producer left ", sink.remaining(), " of ",
+             t.n_bytes, " bytes unwritten");
+    }
+    at += t.n_bytes;
+  }
+  const bool flushed = std::fflush(file.get()) == 0 && !std::ferror(file.get());
+  const int e = errno;
+  if (std::fclose(file.release()) != 0 || !flushed)
+    fail("cannot write '", path, "': ", std::strerror(flushed ? errno : e));
 }
 
 }  // namespace shiftrope
