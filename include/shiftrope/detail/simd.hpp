@@ -63,9 +63,11 @@ inline vec<Acc> load_as(const T* p) noexcept {
     }
 #endif
 #if defined(__AVX2__)
+    // vec<Acc> (= vec<float> here), not vec<float>: a dependent type keeps clang
+    // from checking the 8-lane cast in this branch when it is discarded (AVX-512).
     if constexpr (lanes<float> == 8) {
       const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-      return vec<float>(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+      return vec<Acc>(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
     }
 #endif
     return impl::load_scalar<Acc>(p, lanes<Acc>);
@@ -77,7 +79,7 @@ inline vec<Acc> load_as(const T* p) noexcept {
 #endif
 #if defined(__F16C__) && defined(__AVX__)
     if constexpr (lanes<float> == 8) {
-      return vec<float>(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+      return vec<Acc>(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
     }
 #endif
     return impl::load_scalar<Acc>(p, lanes<Acc>);
@@ -264,7 +266,7 @@ inline vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
 #if defined(__AVX2__)
     if constexpr (lanes<float> == 8) {
       const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-      return vec<float>(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
+      return vec<Acc>(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
     }
 #endif
   }
