@@ -1,7 +1,8 @@
 // fuzz/llama2c_target.hpp - the llama2.c readers on arbitrary bytes.
 //
 // Input layout: byte 0 selects the reader (bit 0), the rest is the file.
-//   0: a checkpoint (llama2c_checkpoint::from_bytes);
+//   0: a checkpoint (llama2c_checkpoint::from_bytes), then a model over it
+//      and a short forward pass (model_config_target.hpp);
 //   1: a tokenizer.bin: 4 bytes little-endian int32 vocab_size (what the
 //      checkpoint would say), then the file (parse_llama2c_vocab), then a
 //      tokenizer built from it (tokenizer::from_llama2c).
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "model_config_target.hpp"
 #include "tokenizer_target.hpp"
 
 namespace shiftrope_fuzz {

@@ -33,11 +33,7 @@ if [ "$seconds" -lt 1 ]; then
   exit 2
 fi
 
-harnesses=${FUZZ_ONLY:-"gguf llama2c tokenizer_spm tokenizer_bpe cli"}
-# Model configuration harness: present once the model layer is.
-if [ -z "${FUZZ_ONLY:-}" ] && [ -f fuzz/model_config.cpp ]; then
-  harnesses="$harnesses model_config"
-fi
+harnesses=${FUZZ_ONLY:-"gguf model_config llama2c tokenizer_spm tokenizer_bpe cli"}
 
 build=build/fuzz
 start=$(date +%s)

@@ -5,7 +5,7 @@
 //   shiftrope-fuzz-seeds OUT_DIR [SHARED_DIR]
 //
 // Writes OUT_DIR/<target>/<name> for the targets gguf, llama2c,
-// tokenizer_spm, tokenizer_bpe and cli. With SHARED_DIR (the read-only data
+// tokenizer_spm, tokenizer_bpe, cli and model_config. With SHARED_DIR (the read-only data
 // beside the project), also the vocabularies' test texts and tok512.bin.
 #include <cstdint>
 #include <cstdio>
@@ -207,6 +207,15 @@ bytes gguf_model(bool qwen2, shiftrope::ggml_type type) {
   return w.to_bytes();
 }
 
+/// Tiny models of every supported weight type (for gguf and model_config).
+void model_seeds(const fs::path& dir) {
+  using shiftrope::ggml_type;
+  write_file(dir / "model-llama-f32.gguf", gguf_model(false, ggml_type::f32));
+  write_file(dir / "model-llama-q8_0.gguf", gguf_model(false, ggml_type::q8_0));
+  write_file(dir / "model-qwen2-f16.gguf", gguf_model(true, ggml_type::f16));
+  write_file(dir / "model-qwen2-bf16.gguf", gguf_model(true, ggml_type::bf16));
+}
+
 void gguf_seeds(const fs::path& dir) {
   using shiftrope::ggml_type;
   write_file(dir / "all-types.gguf", gguf_all_types(0));
@@ -220,10 +229,7 @@ void gguf_seeds(const fs::path& dir) {
   for (const char* pre : {"gpt2", "llama-bpe", "qwen2", "starcoder"})
     write_file(dir / (std::string("vocab-bpe-") + pre + ".gguf"),
                gguf_vocab(shiftrope_fuzz::small_bpe_vocab(), pre));
-  write_file(dir / "model-llama-f32.gguf", gguf_model(false, ggml_type::f32));
-  write_file(dir / "model-llama-q8_0.gguf", gguf_model(false, ggml_type::q8_0));
-  write_file(dir / "model-qwen2-f16.gguf", gguf_model(true, ggml_type::f16));
-  write_file(dir / "model-qwen2-bf16.gguf", gguf_model(true, ggml_type::bf16));
+  model_seeds(dir);
 }
 
 // ---- llama2.c ----
@@ -390,6 +396,7 @@ int main(int argc, char** argv) {
     tokenizer_seeds(out / "tokenizer_spm", shared);
     tokenizer_seeds(out / "tokenizer_bpe", shared);
     cli_seeds(out / "cli");
+    model_seeds(out / "model_config");
     std::fprintf(stderr, "shiftrope-fuzz-seeds: %d files under %s\n", g_written,
                  out.string().c_str());
     return 0;

@@ -14,6 +14,7 @@
 #include "../fuzz/cli_target.hpp"
 #include "../fuzz/gguf_target.hpp"
 #include "../fuzz/llama2c_target.hpp"
+#include "../fuzz/model_config_target.hpp"
 #include "../fuzz/tokenizer_target.hpp"
 
 namespace fs = std::filesystem;
@@ -63,6 +64,9 @@ void replay_all(const char* harness, target_fn target) {
 
 TEST_CASE("fuzz regressions: gguf") {
   replay_all("gguf", shiftrope_fuzz::gguf_input);
+}
+TEST_CASE("fuzz regressions: model_config") {
+  replay_all("model_config", shiftrope_fuzz::model_config_input);
 }
 TEST_CASE("fuzz regressions: llama2c") {
   replay_all("llama2c", shiftrope_fuzz::llama2c_input);
