@@ -8,6 +8,24 @@
 // uint64 offset}; padding to `general.alignment` (default 32); the data
 // section, each tensor at data_start + offset. A gguf string is uint64 length
 // + bytes (no terminator). Version 1 (uint32 counts) is refused.
+//
+// Limits (a file is untrusted input). Each count is checked, before anything
+// is allocated for it, against a cap (gguf_limits; defaults shown) and
+// against the bytes left in the file:
+//   tensor_count       <= max_tensors = 65536; 32 bytes per tensor info left
+//   metadata_kv_count  <= max_kv = 65536; 13 bytes per entry left
+//   key, tensor name, string value  <= max_string_length = 1 MiB; bytes left
+//   array length       <= max_array_length = 2^24; 1..8 bytes per element left
+//                      (8 per string)
+//   n_dims             in [1, max_dims = 4]; each dim in [1, 2^63); element and
+//                      byte counts overflow-checked
+//   tensor data        = row bytes × rows, inside the data section, no overlap
+//   general.alignment  a power of two <= max_alignment = 65536
+// Memory while loading: values and tensor data are views into the file's
+// bytes; the index structures cost at most ~7× the file size plus a constant
+// (worst shape: 65536 one-byte entries; tests/test_limits.cpp checks
+// 16× + 1 MiB for the costliest shapes, the tokenizer built from the file
+// included).
 #pragma once
 
 #include <cstddef>

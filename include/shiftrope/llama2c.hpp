@@ -14,6 +14,19 @@
 //
 // tokenizer.bin: int32 max_token_length, then per token: float32 score,
 // int32 byte length, the bytes.
+//
+// Limits (a file is untrusted input), checked before anything is allocated:
+//   checkpoint header  every field > 0, heads divide, head size even; the
+//                      file size must equal 28 + 4 × (float count the header
+//                      implies), computed with overflow checks. Nothing is
+//                      allocated: the arrays are views into the file
+//                      (model_config_from_llama2c then applies model_limits).
+//   tokenizer.bin      vocab_size (from the checkpoint) in [1, max_vocab_size
+//                      = 2^22] and 8 bytes per token left; max_token_length in
+//                      [1, 65536]; each length in [0, max_token_length] and
+//                      inside the file; no trailing bytes.
+// Memory while loading tokenizer.bin: at most ~4.5× the file size (2^18
+// empty pieces; tests/test_limits.cpp).
 #pragma once
 
 #include <array>
