@@ -71,15 +71,15 @@ shiftrope::model_config shape_from_flags(const cli::args& a) {
   c.n_vocab = a.get_int<int>("--vocab", 1, 1 << 22, c.n_vocab);
   if (c.n_kv_heads < 0) c.n_kv_heads = c.n_heads;
   c.train_len = a.get_int<std::int64_t>("--ctx", 1, 1 << 30, c.train_len);
-  if (c.n_heads % c.n_kv_heads != 0)
-    throw cli::cli_error("--n-kv-heads", "must divide n_heads (" + std::to_string(c.n_heads) +
-                                             "), got " + std::to_string(c.n_kv_heads));
   if (c.n_embd % c.n_heads != 0)
     throw cli::cli_error("--n-heads", "must divide n_embd (" + std::to_string(c.n_embd) +
                                           "), got " + std::to_string(c.n_heads));
   if ((c.n_embd / c.n_heads) % 2 != 0)
     throw cli::cli_error("--n-heads", "n_embd / n_heads = " + std::to_string(c.n_embd / c.n_heads) +
                                           " must be even (RoPE rotates pairs)");
+  if (c.n_heads % c.n_kv_heads != 0)
+    throw cli::cli_error("--n-kv-heads", "must divide n_heads (" + std::to_string(c.n_heads) +
+                                             "), got " + std::to_string(c.n_kv_heads));
   if (c.n_vocab < 259)
     throw cli::cli_error("--vocab", "must be >= 259 (3 special + 256 byte tokens), got " +
                                         std::to_string(c.n_vocab));
@@ -120,10 +120,12 @@ int run(int argc, char** argv) {
                    "shiftrope-make-model: %s stays f32 (row length %llu is not a multiple of 32)\n",
                    s.name.c_str(), static_cast<unsigned long long>(s.dims[0]));
   const std::uint64_t total = shiftrope::tools::random_model_data_bytes(p);
-  std::fprintf(stderr, "shiftrope-make-model: writing %s (%.1f MB of %s weights)\n", out.c_str(),
-               static_cast<double>(total) * 1e-6, shiftrope::weight_type_name(p.weights));
-  // Progress every 10% for files that take more than a moment (> 64 MB).
+  // Progress for files that take more than a moment (> 64 MB): the line
+  // and then every 10%.
   const bool report = total > (std::uint64_t{64} << 20);
+  if (report)
+    std::fprintf(stderr, "shiftrope-make-model: writing %s (%.1f MB of %s weights)\n", out.c_str(),
+                 static_cast<double>(total) * 1e-6, shiftrope::weight_type_name(p.weights));
   int last_tenth = 0;
   shiftrope::tools::write_file_atomically(out, [&](const std::string& tmp) {
     shiftrope::tools::write_random_model(tmp, p, [&](std::uint64_t done, std::uint64_t all) {
