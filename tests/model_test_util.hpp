@@ -23,6 +23,8 @@
 #include <variant>
 #include <vector>
 
+#include "../tools/gguf_model.hpp"
+
 namespace model_test {
 
 /// Teacher-forced logits agree with the double-precision reference within
@@ -174,32 +176,16 @@ inline void erase_tensor(gguf_spec& s, const std::string& name) {
 }
 
 /// The bytes of a tensor in its type (Q4_0: zero blocks of the right size,
-/// for the unsupported-type tests).
+/// for the unsupported-type tests); F32/F16/BF16/Q8_0 encoded as the tools do.
 inline std::vector<std::uint8_t> tensor_bytes(const tensor_spec& t) {
   using shiftrope::ggml_type;
+  if (t.type == ggml_type::f32 || t.type == ggml_type::f16 || t.type == ggml_type::bf16 ||
+      t.type == ggml_type::q8_0)
+    return shiftrope::tools::encode_floats(t.type, t.values.data(), t.values.size());
   std::uint64_t n = 1;
   for (auto d : t.dims) n *= d;
-  std::vector<std::uint8_t> out;
-  const auto append = [&](const void* p, std::size_t bytes) {
-    const auto* b = static_cast<const std::uint8_t*>(p);
-    out.insert(out.end(), b, b + bytes);
-  };
-  if (t.type == ggml_type::f32) {
-    append(t.values.data(), t.values.size() * sizeof(float));
-  } else if (t.type == ggml_type::f16 || t.type == ggml_type::bf16) {
-    for (float x : t.values) {
-      const std::uint16_t bits =
-          t.type == ggml_type::f16 ? shiftrope::to_f16(x).bits : shiftrope::to_bf16(x).bits;
-      append(&bits, 2);
-    }
-  } else if (t.type == ggml_type::q8_0) {
-    std::vector<shiftrope::q8_0_block> q(t.values.size() / 32);
-    shiftrope::quantize_q8_0(t.values.data(), q.data(), t.values.size());
-    append(q.data(), q.size() * sizeof(shiftrope::q8_0_block));
-  } else {
-    out.assign(shiftrope::ggml_row_bytes(t.type, t.dims[0]) * (n / t.dims[0]), 0);
-  }
-  return out;
+  return std::vector<std::uint8_t>(shiftrope::ggml_row_bytes(t.type, t.dims[0]) * (n / t.dims[0]),
+                                   0);
 }
 
 inline shiftrope::gguf_file build(const gguf_spec& s, const std::string& name = "test.gguf") {
@@ -238,31 +224,14 @@ inline gguf_spec stories_spec(const shiftrope::llama2c_checkpoint& ck, const typ
             {"llama.attention.head_count_kv", std::uint32_t(h.n_kv_heads)},
             {"llama.rope.dimension_count", std::uint32_t(h.head_size())},
             {"llama.attention.layer_norm_rms_epsilon", 1e-5f}};
-  const auto add = [&](const std::string& name, const float* data,
-                       std::vector<std::uint64_t> dims) {
-    std::uint64_t n = 1;
-    for (auto d : dims) n *= d;
-    tensor_spec t{name, dims, std::vector<float>(data, data + n), shiftrope::ggml_type::f32};
+  // The checkpoint's arrays under their GGUF names (shared with shiftrope-convert).
+  for (const shiftrope::tools::llama2c_tensor& a : shiftrope::tools::llama2c_tensors(ck)) {
+    const std::vector<std::uint64_t>& dims = a.slot.dims;
+    const std::uint64_t n = shiftrope::tools::element_count(dims);
+    tensor_spec t{a.slot.name, dims, std::vector<float>(a.data, a.data + n),
+                  shiftrope::ggml_type::f32};
     if (dims.size() == 2) t.type = rule(dims);
     s.tensors.push_back(std::move(t));
-  };
-  using u64 = std::uint64_t;
-  const u64 d = static_cast<u64>(h.dim), ff = static_cast<u64>(h.hidden_dim),
-            kv = static_cast<u64>(h.kv_dim()), v = static_cast<u64>(h.vocab_size);
-  add("token_embd.weight", ck.token_embedding().data, {d, v});
-  add("output_norm.weight", ck.rms_final().data, {d});
-  for (int l = 0; l < h.n_layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    const auto i = static_cast<std::size_t>(l);
-    add(p + "attn_norm.weight", ck.rms_att().layer(i), {d});
-    add(p + "attn_q.weight", ck.wq().layer(i), {d, d});
-    add(p + "attn_k.weight", ck.wk().layer(i), {d, kv});
-    add(p + "attn_v.weight", ck.wv().layer(i), {d, kv});
-    add(p + "attn_output.weight", ck.wo().layer(i), {d, d});
-    add(p + "ffn_norm.weight", ck.rms_ffn().layer(i), {d});
-    add(p + "ffn_gate.weight", ck.w1().layer(i), {d, ff});
-    add(p + "ffn_up.weight", ck.w3().layer(i), {d, ff});
-    add(p + "ffn_down.weight", ck.w2().layer(i), {ff, d});
   }
   return s;
 }
