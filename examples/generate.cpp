@@ -50,6 +50,9 @@ Positions (default: plain RoPE):
   --string-shift S   STRING with shift S (1 <= S < L)
   --string-ratio R   STRING with S = floor(R L), 0 < R < 1
   --string-window W  STRING's local window, 0 <= W < S (default 128, or S - 1)
+  --self-extend G,Wn Self-Extend instead (the baseline STRING is compared with):
+                     distances below the neighbour window Wn kept, farther keys
+                     at grouped positions floor(m/G) - floor(n/G) + Wn - floor(Wn/G)
   --train-len L      training length L (default: the file's; stories260K.gguf
                      claims 2048 for a model trained at 512)
   --logit-scale X    multiply attention logits by X > 0 (default 1), or `ref`
@@ -154,6 +157,24 @@ shiftrope::remap parse_remap(const cli::args& a, std::int64_t train_len) {
     throw cli::cli_error(flag, std::string(e.what()) + " (L from " +
                                    (a.has("--train-len") ? "--train-len" : "the model file") + ")");
   }
+  return r;
+}
+
+// --self-extend G,Wn (exclusive with the STRING flags).
+std::optional<shiftrope::self_extend_remap> parse_self_extend(const cli::args& a) {
+  const std::optional<std::string> v = a.value("--self-extend");
+  if (!v) return std::nullopt;
+  for (const char* f : {"--string", "--string-shift", "--string-ratio", "--string-window"})
+    a.exclusive(f, "--self-extend");
+  const std::size_t comma = v->find(',');
+  if (comma == std::string::npos)
+    throw cli::cli_error("--self-extend", "expected G,Wn (two integers), got " + cli::quoted(*v));
+  constexpr std::int64_t max = std::int64_t{1} << 30;
+  shiftrope::self_extend_remap r;
+  r.group =
+      cli::parse_int<std::int64_t>("--self-extend", std::string_view(*v).substr(0, comma), 1, max);
+  r.neighbor_window =
+      cli::parse_int<std::int64_t>("--self-extend", std::string_view(*v).substr(comma + 1), 1, max);
   return r;
 }
 
@@ -309,6 +330,7 @@ const std::initializer_list<cli::flag_spec> kFlags = {{"-m", true},
                                                       {"--string-shift", true},
                                                       {"--string-ratio", true},
                                                       {"--string-window", true},
+                                                      {"--self-extend", true},
                                                       {"--logit-scale", true},
                                                       {"--dump-logits", true},
                                                       {"--json", false}};
@@ -329,6 +351,7 @@ shiftrope::session_params session_for(const cli::args& a, const options& o,
   sp.kv = o.kv;
   sp.train_len = o.train_len.value_or(m.config().train_len);
   sp.position_remap = parse_remap(a, sp.train_len);
+  sp.self_extend = parse_self_extend(a);
   sp.logit_scale = o.logit_scale;
   sp.n_threads = o.n_threads;
   return sp;
@@ -379,7 +402,8 @@ void report(const options& o, const shiftrope::model& m, const shiftrope::sessio
   const double prefill_tps =
       1000.0 * static_cast<double>(r.n_prompt) / std::max(r.prefill_ms, 1e-9);
   const double decode_tps = 1000.0 * static_cast<double>(r.n_decoded) / std::max(r.decode_ms, 1e-9);
-  const std::string remap = shiftrope::describe(s.params().position_remap);
+  const std::string remap = s.params().self_extend ? shiftrope::describe(*s.params().self_extend)
+                                                   : shiftrope::describe(s.params().position_remap);
   if (o.json) {
     const std::vector<int> prompt(r.ids.begin(),
                                   r.ids.begin() + static_cast<std::ptrdiff_t>(r.n_prompt));

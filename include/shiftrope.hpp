@@ -2,6 +2,7 @@
 #pragma once
 
 #include "shiftrope/attention.hpp"
+#include "shiftrope/attention_self_extend.hpp"
 #include "shiftrope/error.hpp"
 #include "shiftrope/ggml_type.hpp"
 #include "shiftrope/gguf.hpp"

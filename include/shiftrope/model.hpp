@@ -23,12 +23,14 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "attention.hpp"
+#include "attention_self_extend.hpp"
 #include "detail/mapped_file.hpp"
 #include "detail/model_ops.hpp"
 #include "detail/parallel.hpp"
@@ -129,6 +131,10 @@ struct session_params {
   double logit_scale = 1.0;
   int n_threads = 0;  ///< threads per matmul/attention call; <= 0: OpenMP's default
   std::uint64_t max_kv_bytes = std::uint64_t{1} << 36;  ///< cap on the KV cache (64 GiB)
+  /// Self-Extend instead of position_remap (which must then be identity):
+  /// keys beyond the neighbour window seen at grouped positions. Costs a
+  /// second key cache (keys rotated at floor(n/G)), counted in max_kv_bytes.
+  std::optional<self_extend_remap> self_extend;
 
   /// Throws shiftrope::error naming the field and the value.
   void validate() const {
@@ -142,6 +148,19 @@ struct session_params {
     if (!(logit_scale > 0.0) || !std::isfinite(logit_scale))
       fail("session_params: logit_scale must be a finite number > 0, got ", logit_scale);
     validate_remap(position_remap);
+    validate_self_extend(position_remap, self_extend);
+  }
+
+  /// Throws unless `se` is valid and `r` is identity when `se` is set.
+  static void validate_self_extend(const remap& r, const std::optional<self_extend_remap>& se) {
+    if (!se) return;
+    try {
+      se->validate();
+    } catch (const error& e) {
+      fail("session_params: self_extend: ", e.what());
+    }
+    if (!std::holds_alternative<identity_remap>(r))
+      fail("session_params: self_extend cannot be combined with position_remap = ", describe(r));
   }
 
  private:
@@ -202,6 +221,14 @@ class session {
   /// Forgets every position (the next forward starts at 0).
   void reset() noexcept { n_past_ = 0; }
 
+  /// Switches the position scheme and the logit scale (the fields
+  /// position_remap, self_extend and logit_scale of session_params, checked
+  /// as the constructor checks them) without reallocating the KV cache;
+  /// Self-Extend's grouped key cache is allocated on first use. Forgets
+  /// every position: cached keys and values depend on the scheme.
+  void set_positions(const remap& position_remap,
+                     const std::optional<self_extend_remap>& self_extend, double logit_scale);
+
   /// Feeds tokens[0, n_tokens) at positions [start_pos, start_pos + n_tokens)
   /// (start_pos <= n_past(): rewinding drops later positions). Writes the
   /// logits of the last token to logits[n_vocab] (rows = last) or of every
@@ -228,6 +255,9 @@ class session {
                  float* logits, chunk_rows rows);
   template <class KV>
   void attention_layer(kv_storage<KV>& kv, int layer, std::size_t n, std::int64_t pos0);
+  void apply_positions();
+  template <class KV>
+  KV* grouped_keys(int layer) noexcept;
 
   const model* model_;
   session_params params_;
@@ -240,6 +270,11 @@ class session {
   forward_state state_;
   attention_params attention_;           // shape and scales of every attention call
   std::vector<std::byte> attn_scratch_;  // the kernel's scratch, grown on demand
+  // Self-Extend only: [n_layers × n_kv_heads × n_ctx × head_dim] keys rotated
+  // at floor(n/G), in the cache's element type (same layout as its K), and
+  // one key row [head_dim] being rotated.
+  std::variant<std::vector<float>, std::vector<f16>, std::vector<bf16>> grouped_k_;
+  std::vector<float> grouped_row_;
 };
 
 }  // namespace shiftrope

@@ -7,6 +7,9 @@
 //   identity_remap:  f(d) = d                         (plain RoPE)
 //   string_remap:    f(d) = d           if d < S      (STRING, An et al. 2025)
 //                    f(d) = d - S + W   if d >= S
+//   self_extend_remap: p(m, n) = d below the neighbour window W_n, grouped
+//                    floor(m/G) - floor(n/G) + W_n - floor(W_n/G) beyond it
+//                    (Self-Extend; needs keys at floor(n/G), see below)
 //
 // Keys are rotated once, at their own position n, when they enter the KV
 // cache. A remap whose f(d) = p - n for a query position p that is constant
@@ -133,6 +136,82 @@ struct string_remap {
     return r;
   }
 };
+
+/// Self-Extend (Jin et al. 2024, "LLM Maybe LongLM"): keys within the
+/// neighbour window keep their true distance; farther keys are seen at
+/// grouped positions,
+///
+///   p(m, n) = m - n                                     if m - n < W_n
+///   p(m, n) = floor(m/G) - floor(n/G) + W_n - floor(W_n/G)   otherwise.
+///
+/// Unlike identity_remap and string_remap this is not a function of the
+/// distance d = m - n alone, and a far key is seen at floor(n/G), not at
+/// its own position n: keys rotated at n (the ordinary KV cache) do not
+/// suffice. Attention therefore reads far keys from a second cache whose
+/// keys are rotated at floor(n/G) (attention_self_extend.hpp), with the
+/// query rotated at far_query_pos(m); near keys come from the ordinary cache
+/// with the query at m. It is kept out of the run-time `remap` variant, whose
+/// kernels assume keys at their own positions.
+struct self_extend_remap {
+  std::int64_t group = 1;            ///< G: far positions are integer-divided by G (G >= 1)
+  std::int64_t neighbor_window = 1;  ///< W_n: distances d < W_n keep d (W_n >= 1)
+
+  /// The keys of a query row at m, split where the grouped positions start.
+  struct split {
+    std::int64_t far_end = 0;        ///< far keys are [0, far_end) (read from the grouped cache)
+    std::int64_t far_query_pos = 0;  ///< the query's position against far keys
+  };
+
+  /// p(m, n) for 0 <= n <= m.
+  [[nodiscard]] std::int64_t operator()(std::int64_t m, std::int64_t n) const noexcept {
+    if (m - n < neighbor_window) return m - n;
+    return m / group - n / group + neighbor_window - neighbor_window / group;
+  }
+
+  /// floor(n/G): where the grouped cache rotates key n.
+  [[nodiscard]] std::int64_t grouped_key_pos(std::int64_t n) const noexcept { return n / group; }
+
+  /// Far keys n <= m - W_n (none while m < W_n). When there are far keys,
+  /// the far query position floor(m/G) + W_n - floor(W_n/G) does not exceed
+  /// m (x - floor(x/G) grows with x and m >= W_n), so a RoPE table covering
+  /// m covers it.
+  [[nodiscard]] split split_at(std::int64_t m) const noexcept {
+    split s;
+    s.far_end = std::max<std::int64_t>(m - neighbor_window + 1, 0);
+    s.far_query_pos = m / group + neighbor_window - neighbor_window / group;
+    return s;
+  }
+
+  /// Throws shiftrope::error unless G >= 1 and W_n >= 1 (and both <= 2^40).
+  void validate() const {
+    constexpr std::int64_t max = std::int64_t{1} << 40;
+    if (group < 1 || group > max)
+      fail("self_extend_remap: group (G) must be in [1, 2^40], got ", group);
+    if (neighbor_window < 1 || neighbor_window > max)
+      fail("self_extend_remap: neighbor_window (W_n) must be in [1, 2^40], got ", neighbor_window);
+  }
+};
+
+[[nodiscard]] inline std::int64_t relative_position(const self_extend_remap& r, std::int64_t m,
+                                                    std::int64_t n) noexcept {
+  return r(m, n);
+}
+
+/// Largest position a causal sequence of `length` tokens sees under
+/// Self-Extend: W_n - 1 from the neighbours (or length - 1 when shorter) and
+/// floor(m/G) + W_n - floor(W_n/G) for the key 0 of the last row m.
+[[nodiscard]] inline std::int64_t max_position(const self_extend_remap& r,
+                                               std::int64_t length) noexcept {
+  if (length <= 0) return 0;
+  const std::int64_t m = length - 1;
+  const std::int64_t near = std::min(m, r.neighbor_window - 1);
+  return m < r.neighbor_window ? near : std::max(near, r(m, 0));
+}
+
+/// "self-extend(G=4,Wn=64)".
+[[nodiscard]] inline std::string describe(const self_extend_remap& r) {
+  return detail::concat("self-extend(G=", r.group, ",Wn=", r.neighbor_window, ")");
+}
 
 /// A remap chosen at run time (model, command line). The attention kernel
 /// dispatches on it once per call, not per element.

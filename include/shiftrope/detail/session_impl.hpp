@@ -6,8 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <type_traits>
+#include <variant>
+#include <vector>
 
 #include "../attention.hpp"
+#include "../attention_self_extend.hpp"
 #include "../model.hpp"
 
 namespace shiftrope {
@@ -31,6 +36,14 @@ inline kv_cache_params session_cache_params(const model_config& c, const session
   return k;
 }
 
+/// The element type of a kv_storage.
+template <class S>
+struct kv_element;
+template <class T>
+struct kv_element<kv_storage<T>> {
+  using type = T;
+};
+
 }  // namespace detail
 
 inline session::session(const model& m, const session_params& params)
@@ -39,6 +52,21 @@ inline session::session(const model& m, const session_params& params)
       train_len_(params.train_len > 0 ? params.train_len : m.config().train_len),
       cache_(detail::session_cache_params(m.config(), params)) {
   const model_config& c = m.config();
+  max_batch_ = static_cast<std::size_t>(std::min<std::int64_t>(params_.max_batch, n_ctx()));
+  rope_ = rope_table<float>(c.rope, n_ctx());
+  state_ = forward_state(c, max_batch_);
+  attention_.n_heads = c.n_heads;
+  attention_.n_kv_heads = c.n_kv_heads;
+  attention_.head_dim = c.head_dim;
+  attention_.softmax_scale = 0.0;  // 1 / sqrt(head_dim)
+  attention_.n_threads = params_.n_threads;
+  apply_positions();
+}
+
+// Checks the position fields of params_ against the training length, sets
+// the logit scale and allocates Self-Extend's grouped keys when needed.
+inline void session::apply_positions() {
+  const model_config& c = config();
   if (const auto* s = std::get_if<string_remap>(&params_.position_remap)) {
     try {
       s->validate(train_len_);
@@ -49,16 +77,53 @@ inline session::session(const model& m, const session_params& params)
   }
   const double yarn = rope_attention_factor(c.rope);
   logit_scale_ = params_.logit_scale * yarn * yarn;
-  max_batch_ = static_cast<std::size_t>(std::min<std::int64_t>(params_.max_batch, n_ctx()));
-  rope_ = rope_table<float>(c.rope, n_ctx());
-  state_ = forward_state(c, max_batch_);
-  attention_.n_heads = c.n_heads;
-  attention_.n_kv_heads = c.n_kv_heads;
-  attention_.head_dim = c.head_dim;
-  attention_.softmax_scale = 0.0;  // 1 / sqrt(head_dim)
   attention_.logit_scale = logit_scale_;
-  attention_.n_threads = params_.n_threads;
   attention_.validate();
+  if (!params_.self_extend) return;
+  const std::size_t elements =
+      static_cast<std::size_t>(cache_.bytes() / 2 / (cache_.type() == kv_type::f32 ? 4 : 2));
+  if (cache_.bytes() + cache_.bytes() / 2 > params_.max_kv_bytes)
+    fail("session: self_extend needs a second key cache of ", cache_.bytes() / 2,
+         " bytes next to the KV cache's ", cache_.bytes(),
+         ", above session_params.max_kv_bytes = ", params_.max_kv_bytes);
+  std::visit(
+      [&](const auto& kv) {
+        using KV = typename detail::kv_element<std::decay_t<decltype(kv)>>::type;
+        using grouped = std::vector<KV>;
+        if (!std::holds_alternative<grouped>(grouped_k_) ||
+            std::get<grouped>(grouped_k_).size() != elements)
+          grouped_k_ = grouped(elements);
+      },
+      cache_.typed());
+  grouped_row_.resize(static_cast<std::size_t>(c.head_dim));
+}
+
+inline void session::set_positions(const remap& position_remap,
+                                   const std::optional<self_extend_remap>& self_extend,
+                                   double logit_scale) {
+  session_params p = params_;
+  p.position_remap = position_remap;
+  p.self_extend = self_extend;
+  p.logit_scale = logit_scale;
+  p.validate();
+  const session_params old = params_;
+  params_ = p;
+  try {
+    apply_positions();
+  } catch (...) {
+    params_ = old;
+    apply_positions();
+    throw;
+  }
+  n_past_ = 0;
+}
+
+template <class KV>
+KV* session::grouped_keys(int layer) noexcept {
+  const model_config& c = config();
+  return std::get<std::vector<KV>>(grouped_k_).data() +
+         static_cast<std::size_t>(layer) * static_cast<std::size_t>(c.n_kv_heads) *
+             static_cast<std::size_t>(n_ctx()) * static_cast<std::size_t>(c.head_dim);
 }
 
 inline void session::check_input(const int* tokens, std::size_t n_tokens,
@@ -169,12 +234,20 @@ void session::attention_layer(kv_storage<KV>& kv, int layer, std::size_t n, std:
   const std::size_t hd = static_cast<std::size_t>(c.head_dim);
   const std::size_t kvd = static_cast<std::size_t>(c.kv_dim());
   forward_state& s = state_;
+  const std::optional<self_extend_remap>& se = params_.self_extend;
   for (std::size_t t = 0; t < n; ++t) {
     const std::int64_t pos = pos0 + static_cast<std::int64_t>(t);
     for (int h = 0; h < c.n_kv_heads; ++h) {
       float* k = &s.k[t * kvd + static_cast<std::size_t>(h) * hd];
-      rope_.rotate(k, pos);
       const std::size_t at = static_cast<std::size_t>(pos) * kv.pos_stride();
+      if (se) {  // Self-Extend: a second copy of the key, rotated at floor(pos/G)
+        std::copy(k, k + hd, grouped_row_.data());
+        rope_.rotate(grouped_row_.data(), se->grouped_key_pos(pos));
+        detail::simd::convert_row<KV>(
+            grouped_row_.data(),
+            grouped_keys<KV>(layer) + static_cast<std::size_t>(h) * kv.head_stride() + at, hd);
+      }
+      rope_.rotate(k, pos);
       detail::simd::convert_row<KV>(k, kv.k(layer, h) + at, hd);
       detail::simd::convert_row<KV>(&s.v[t * kvd + static_cast<std::size_t>(h) * hd],
                                     kv.v(layer, h) + at, hd);
@@ -183,6 +256,12 @@ void session::attention_layer(kv_storage<KV>& kv, int layer, std::size_t n, std:
   // att [n × n_heads × head_dim]: the fused kernel rotates q per key segment.
   const kv_cache_view<KV> view = kv_cache_view<KV>::head_major(
       kv.k(layer, 0), kv.v(layer, 0), n_ctx(), c.head_dim, pos0 + static_cast<std::int64_t>(n));
+  if (se) {
+    attention_self_extend<float, KV>(attention_, *se, rope_, s.q.data(), pos0,
+                                     static_cast<std::int64_t>(n), view, grouped_keys<KV>(layer),
+                                     s.att.data());
+    return;
+  }
   attention<float, KV>(attention_, params_.position_remap, rope_, s.q.data(), pos0,
                        static_cast<std::int64_t>(n), view, s.att.data(), attn_scratch_.data(),
                        attn_scratch_.size());
