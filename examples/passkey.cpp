@@ -1,0 +1,270 @@
+// examples/passkey.cpp - shiftrope-passkey: the long-context retrieval sweep
+// (passkey, or the paper's 4-needle NIAH) over lengths × depths × methods
+// on one model. The logic lives in examples/eval/*.hpp; run with --help.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <shiftrope/model.hpp>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "eval/codec.hpp"
+#include "eval/methods.hpp"
+#include "eval/prompt.hpp"
+#include "eval/report.hpp"
+#include "eval/sweep.hpp"
+
+namespace {
+
+constexpr const char* kProgram = "shiftrope-passkey";
+
+constexpr const char* kHelp =
+    R"HELP(usage: shiftrope-passkey -m MODEL [-z TOKENIZER | --bytes] [options]
+
+Hides a random key in filler text at several depths and lengths, asks for it,
+decodes greedily and scores exact matches, for each position method.
+
+Model:
+  -m FILE            GGUF file or llama2.c checkpoint
+  -z FILE            llama2.c tokenizer.bin (a GGUF file carries its own)
+  --bytes            byte-level vocabulary (tools/train's model: id = byte, BOS 256, EOS 257)
+  --train-len L      training length L (default: the file's; stories260K.gguf claims
+                     2048 for a model trained at 512)
+
+Task and prompts:
+  --task T           passkey (default): one 5-digit key; needles: the paper's NIAH,
+                     four 6-digit keys, needle j at (j + depth)/4 of the filler,
+                     scored as the fraction found (and >= 2 of 4)
+  --format F         paper (the STRING repository's / llama.cpp's strings), train
+                     (tools/train/data.py's), or auto (default: train with --bytes)
+  --filler K         story (default for paper), grammar (data.py's, default for
+                     train) or grass (llama.cpp's five sentences)
+  --fit M            exact (default): each prompt has the length in tokens within
+                     max(1, 1%); train: data.py's make_document (lengths are doc_len
+                     in bytes; --seed 1000 rebuilds passkey_eval.py's prompts)
+  --key-digits N     digits per key (default 5, needles 6; train: 5)
+  --seed S           seed of keys and filler (default 42)
+  --gen N            tokens to decode (default: the answer's + 4)
+
+Sweep:
+  --lengths LIST     comma-separated token counts (512) or fractions of L (0.5)
+                     (default 0.25,0.5,0.75,0.9,1.0; defaults too short for the
+                     prompt's fixed part are skipped)
+  --depths LIST      needle depths in [0, 1] (default 0,0.1,...,1)
+  --trials N         prompts per (length, depth), each with other keys (default 1)
+  --methods LIST     default rope,string; each rope | string[:S=..][:W=..] |
+                     string:ratio=R[:W=..] | self-extend[:G=4][:Wn=L/8], and
+                     [:scale=X|ref] (logit factor) on any
+  --no-reuse         feed every prompt whole (default: reuse the prefix shared
+                     with the previous depth)
+
+Runtime:
+  --ctx N            context positions (default: the longest prompt + generation)
+  --batch N          prefill chunk (default 256)
+  --kv-type T        f32 (default), f16, bf16
+  -t N               threads
+
+Output:
+  --json FILE        one JSON object per generation (length, depth, method, params,
+                     key, output, correct, ...)
+  --svg PREFIX       PREFIX.<method>.svg: a depth x length heatmap per method
+  --quiet            no progress on stderr
+  --help, -h         this text
+
+Exit status: 0 on success, 2 on bad flags or input (one line on stderr), 1 otherwise.
+)HELP";
+
+const std::initializer_list<cli::flag_spec> kFlags = {
+    {"-m", true},           {"-z", true},       {"--bytes", false},  {"--train-len", true},
+    {"--task", true},       {"--format", true}, {"--filler", true},  {"--fit", true},
+    {"--key-digits", true}, {"--seed", true},   {"--gen", true},     {"--lengths", true},
+    {"--depths", true},     {"--trials", true}, {"--methods", true}, {"--no-reuse", false},
+    {"--ctx", true},        {"--batch", true},  {"--kv-type", true}, {"-t", true},
+    {"--json", true},       {"--svg", true},    {"--quiet", false}};
+
+// The file name of a path (the model's name in titles).
+std::string base_name(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+constexpr std::int64_t kMaxLen = std::int64_t{1} << 30;
+
+// --lengths: integers are tokens, numbers with a '.' fractions of L.
+std::vector<std::int64_t> parse_lengths(const std::string& list, std::int64_t train_len) {
+  std::vector<std::int64_t> out;
+  for (const std::string_view item : eval::detail::split(list, ',')) {
+    if (item.find('.') == std::string_view::npos) {
+      out.push_back(cli::parse_int<std::int64_t>("--lengths", item, 1, kMaxLen));
+      continue;
+    }
+    const double f = cli::parse_double("--lengths", item);
+    const double tokens = std::round(f * static_cast<double>(train_len));
+    if (!(f > 0.0) || tokens < 1 || tokens > static_cast<double>(kMaxLen))
+      throw cli::cli_error("--lengths", "fraction " + cli::quoted(item) + " of L = " +
+                                            std::to_string(train_len) + " is not a length");
+    out.push_back(static_cast<std::int64_t>(tokens));
+  }
+  return out;
+}
+
+std::vector<double> parse_depths(const std::string& list) {
+  std::vector<double> out;
+  for (const std::string_view item : eval::detail::split(list, ',')) {
+    const double d = cli::parse_double("--depths", item);
+    if (d < 0.0 || d > 1.0)
+      throw cli::cli_error("--depths", "depth must be in [0, 1], got " + cli::quoted(item));
+    out.push_back(d);
+  }
+  return out;
+}
+
+eval::prompt_options parse_prompt_options(const cli::args& a, bool bytes) {
+  eval::prompt_options o;
+  o.task = a.get_choice("--task", {"passkey", "needles"}, "passkey") == "needles"
+               ? eval::task_kind::needles
+               : eval::task_kind::passkey;
+  const std::string format = a.get_choice("--format", {"auto", "paper", "train"}, "auto");
+  o.style = format == "train" || (format == "auto" && bytes) ? eval::prompt_style::train
+                                                             : eval::prompt_style::paper;
+  const std::string filler =
+      a.get_choice("--filler", {"story", "grammar", "grass"},
+                   o.style == eval::prompt_style::train ? "grammar" : "story");
+  o.filler = filler == "grammar" ? eval::filler_kind::grammar
+             : filler == "grass" ? eval::filler_kind::grass
+                                 : eval::filler_kind::story;
+  o.fit = a.get_choice("--fit", {"exact", "train"}, "exact") == "train" ? eval::fit_mode::train
+                                                                        : eval::fit_mode::exact;
+  const int digits_default =
+      o.task == eval::task_kind::needles && o.style == eval::prompt_style::paper ? 6 : 5;
+  o.key_digits = a.get_int<int>("--key-digits", 1, 18, digits_default);
+  o.seed = a.get_int<std::uint64_t>("--seed", 0, UINT64_MAX, 42);
+  o.gen_tokens = a.get_int<int>("--gen", 1, 4096, 0);
+  try {
+    o.validate();
+  } catch (const shiftrope::error& e) {
+    throw cli::cli_error(o.fit == eval::fit_mode::train ? "--fit" : "--key-digits", e.what());
+  }
+  return o;
+}
+
+// Lengths below the prompt's fixed part: an error when given, skipped (with
+// a note) when defaulted.
+std::vector<std::int64_t> usable_lengths(const cli::args& a, std::vector<std::int64_t> lengths,
+                                         std::int64_t min_len) {
+  std::vector<std::int64_t> out;
+  for (const std::int64_t l : lengths) {
+    if (l >= min_len) {
+      out.push_back(l);
+    } else if (a.has("--lengths")) {
+      throw cli::cli_error("--lengths", "length " + std::to_string(l) +
+                                            " is below the prompt's fixed part (" +
+                                            std::to_string(min_len) + " tokens)");
+    } else {
+      std::fprintf(stderr, "%s: skipping default length %lld (the prompt needs %lld tokens)\n",
+                   kProgram, static_cast<long long>(l), static_cast<long long>(min_len));
+    }
+  }
+  if (out.empty()) throw cli::cli_error("--lengths", "no length fits the prompt");
+  return out;
+}
+
+int run(int argc, char** argv) {
+  const cli::args a(argc, argv, kFlags);
+  const std::string model_path = a.required("-m");
+  const eval::prompt_options po = parse_prompt_options(a, a.has("--bytes"));
+  const shiftrope::model m = shiftrope::model::open(model_path);
+  const eval::text_codec codec = eval::load_codec(m, a.value("-z"), a.has("--bytes"));
+  const std::int64_t train_len =
+      a.get_int<std::int64_t>("--train-len", 2, kMaxLen, m.config().train_len);
+  eval::sweep_config cfg;
+  cfg.methods =
+      eval::parse_methods("--methods", a.value("--methods").value_or("rope,string"), train_len);
+  cfg.depths =
+      parse_depths(a.value("--depths").value_or("0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"));
+  cfg.trials = a.get_int<int>("--trials", 1, 1 << 20, 1);
+  cfg.reuse_prefix = !a.has("--no-reuse");
+  eval::prompt_builder builder(codec, po);
+  std::int64_t min_len = builder.train_fixed_len();
+  if (po.fit == eval::fit_mode::exact) {
+    min_len = 0;
+    for (int t = 0; t < cfg.trials; ++t) min_len = std::max(min_len, builder.fixed_tokens(t));
+  }
+  cfg.lengths = usable_lengths(
+      a, parse_lengths(a.value("--lengths").value_or("0.25,0.5,0.75,0.9,1.0"), train_len), min_len);
+  // Positions needed: the longest prompt (within the fit's tolerance) and its generation.
+  const std::int64_t longest = *std::max_element(cfg.lengths.begin(), cfg.lengths.end());
+  const int n_gen = po.gen_tokens > 0 ? po.gen_tokens : builder.gen_tokens(0);
+  const std::int64_t needed = longest + eval::length_tolerance(longest) + n_gen + 8;
+  shiftrope::session_params sp;
+  sp.n_ctx = a.get_int<std::int64_t>("--ctx", 1, kMaxLen, needed);
+  if (a.has("--ctx") && needed > sp.n_ctx)
+    throw cli::cli_error("--ctx", "length " + std::to_string(longest) + " needs up to " +
+                                      std::to_string(needed) + " positions (prompt, " +
+                                      std::to_string(n_gen) + " generated tokens), above --ctx " +
+                                      std::to_string(sp.n_ctx));
+  sp.max_batch = a.get_int<int>("--batch", 1, 65536, 256);
+  sp.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16"}, "f32"));
+  sp.train_len = train_len;
+  sp.n_threads = a.get_int<int>("-t", 1, 1024, 0);
+  std::optional<std::ofstream> json;
+  if (const auto path = a.value("--json")) {
+    json.emplace(*path);
+    if (!*json)
+      throw cli::cli_error("--json", "cannot open " + cli::quoted(*path) + " for writing");
+  }
+  // Output files are opened before the sweep, so a bad path fails first.
+  std::vector<std::string> svg_names;
+  std::vector<std::ofstream> svgs;
+  if (const auto prefix = a.value("--svg")) {
+    for (std::size_t i = 0; i < cfg.methods.size(); ++i) {
+      std::string name = *prefix + "." + eval::slug(cfg.methods[i].label) + ".svg";
+      if (std::find(svg_names.begin(), svg_names.end(), name) != svg_names.end())
+        name = *prefix + "." + eval::slug(cfg.methods[i].label) + "_" + std::to_string(i) + ".svg";
+      svg_names.push_back(name);
+      svgs.emplace_back(name);
+      if (!svgs.back()) throw cli::cli_error("--svg", "cannot open " + cli::quoted(name));
+    }
+  }
+  shiftrope::session s(m, sp);
+  const char* task = po.task == eval::task_kind::needles ? "needles" : "passkey";
+  const eval::progress clock(0, true);
+  std::int64_t fed = 0, runs = 0;
+  const eval::sweep_results res =
+      eval::run_sweep(s, codec, builder, cfg, a.has("--quiet"), [&](const eval::record& r) {
+        fed += r.fed;
+        ++runs;
+        if (json) *json << eval::record_json(r, cfg.methods[r.method], task, m.name()) << '\n';
+      });
+  if (json && !json->flush()) shiftrope::fail("--json: writing failed");
+  std::printf("%s: task %s, format %s, model %s, L = %lld, %d trial(s) x %zu depth(s) per cell\n",
+              kProgram, task, po.style == eval::prompt_style::train ? "train" : "paper",
+              m.name().c_str(), static_cast<long long>(train_len), cfg.trials, cfg.depths.size());
+  std::fputs(
+      eval::accuracy_table(res, cfg.methods, cfg.lengths, po.task == eval::task_kind::needles)
+          .c_str(),
+      stdout);
+  std::printf("%lld generations, %lld prompt tokens fed, %.1f s\n", static_cast<long long>(runs),
+              static_cast<long long>(fed), clock.seconds());
+  for (std::size_t i = 0; i < svgs.size(); ++i) {
+    svgs[i] << eval::heatmap_svg(
+        res, i,
+        std::string(task) + " accuracy: " + cfg.methods[i].label + " - " + base_name(m.name()),
+        cfg.lengths, cfg.depths);
+    if (!svgs[i].flush()) shiftrope::fail("--svg: writing ", svg_names[i], " failed");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (cli::wants_help(argc, argv)) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  return cli::run(kProgram, [&] { return run(argc, argv); });
+}
