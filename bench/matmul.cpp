@@ -253,31 +253,35 @@ bool bench_gemv(const context& c, const shape& s, weight_type type) {
   matvec(w, x.data(), y.data(), c.threads);
   if (!verify(w, x.data(), y.data(), 1, 64, "gemv")) return false;
   const int reps = c.opt.reps ? c.opt.reps : (c.opt.quick ? 5 : 10);
-  // Variants, interleaved repetition by repetition so that both see the
-  // same bandwidth: rows1 = the library's GEMV (one row at a time), rows4 =
-  // groups of 4 rows sharing each activation load.
-  std::vector<double> seconds[2];
+  // Variants, interleaved repetition by repetition so that all see the same
+  // bandwidth: auto = the library's GEMV (picks the row grouping by the size
+  // of x), rows1 / rows4 = one row at a time / groups of 4 rows sharing
+  // each activation load.
+  const char* names[3] = {"auto", "rows1", "rows4"};
+  std::vector<double> seconds[3];
   for (int r = -1; r < reps; ++r) {  // r = -1: warm-up
-    for (int v = 0; v < 2; ++v) {
+    for (int v = 0; v < 3; ++v) {
       const double t0 = bench::now_seconds();
       for (std::size_t k = 0; k < copies; ++k) {
         w.data = base + k * bytes;
         if (v == 0) {
           matvec(w, x.data(), y.data(), c.threads);
-        } else {
-          with_typed(w, [&](auto* wt) {
-            mi::gemv<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 4>(
-                wt, s.n_out, s.n_in, x.data(), y.data(), c.threads);
-          });
+          continue;
         }
+        with_typed(w, [&](auto* wt) {
+          using T = std::remove_const_t<std::remove_pointer_t<decltype(wt)>>;
+          if (v == 1)
+            mi::gemv_grouped<T, 1>(wt, s.n_out, s.n_in, x.data(), y.data(), c.threads);
+          else
+            mi::gemv_grouped<T, 4>(wt, s.n_out, s.n_in, x.data(), y.data(), c.threads);
+        });
       }
       if (r >= 0) seconds[v].push_back((bench::now_seconds() - t0) / copies);
     }
   }
   w.data = base;
   if (!verify(w, x.data(), y.data(), 1, 64, "gemv rows4")) return false;
-  print_record(c, "gemv", "rows1", type, s, 1, seconds[0], bytes);
-  print_record(c, "gemv", "rows4", type, s, 1, seconds[1], bytes);
+  for (int v = 0; v < 3; ++v) print_record(c, "gemv", names[v], type, s, 1, seconds[v], bytes);
   return true;
 }
 

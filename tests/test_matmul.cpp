@@ -260,6 +260,8 @@ TEST_CASE("matmul: shapes spanning several packed panels and depth blocks") {
     check_shape(type, 300, 608, 23, ++seed);
     check_shape(type, 515, 288, 7, ++seed);
     check_shape(type, 130, 800, 1, ++seed);
+    check_shape(type, 21, 4128, 1, ++seed);  // x over 16 KiB: the GEMV groups rows
+    check_shape(type, 9, 4128, 6, ++seed);
   }
 }
 
@@ -291,8 +293,8 @@ TEST_CASE("matmul: inside a caller's parallel region (nested: runs on one thread
 }
 
 TEST_CASE("matmul: GEMV row grouping does not change a result (4 rows vs 1, bitwise)") {
-  // The benchmark compares the 1-row and 4-row GEMV kernels: their results
-  // must agree bit for bit, as each row's arithmetic is the same.
+  // The GEMV picks 1- or 4-row groups by the size of x: results must agree
+  // bit for bit, as each row's arithmetic is the same.
   namespace mi = detail::matmul_impl;
   for (weight_type type : all_types) {
     for (std::size_t n_in : {32, 96, 544}) {
@@ -302,9 +304,9 @@ TEST_CASE("matmul: GEMV row grouping does not change a result (4 rows vs 1, bitw
       const std::vector<float> x = make_activations(1, n_in, n_in, 78);
       std::vector<float> y1(n_out), y4(n_out);
       auto run_both = [&](auto* wt) {
-        mi::gemv<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 1>(
+        mi::gemv_grouped<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 1>(
             wt, n_out, n_in, x.data(), y1.data(), 1);
-        mi::gemv<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 4>(
+        mi::gemv_grouped<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 4>(
             wt, n_out, n_in, x.data(), y4.data(), 2);
       };
       switch (type) {

@@ -18,13 +18,19 @@
 
 namespace shiftrope::detail::matmul_impl {
 
-/// Rows processed together by the GEMV. One: each thread then reads its
-/// chunk of W as a single sequential stream, which the hardware prefetcher
-/// follows best. Groups of 4 rows (x loaded once for 4 rows) measured up to
-/// 2x slower on short rows (576 weights: 4 interleaved streams of 36 cache
-/// lines each, re-learned by the prefetcher for every group); the benchmark
+/// Rows per group in the GEMV, chosen by the size of x. One row at a time
+/// reads a thread's chunk of W as a single sequential stream, which the
+/// hardware prefetcher follows best: groups of 4 rows were 2-5x slower on
+/// rows of 576 weights (4 interleaved streams of a few dozen cache lines,
+/// re-learned for every group). But once x no longer fits in L1 beside the
+/// weight stream (n_in = 5632: 22 KiB), one row at a time re-reads x from L2
+/// for every row, and groups of 4 rows (x read once per group) were faster
+/// (f32: 0.84 vs 0.71 of the read bandwidth on one core). The benchmark
 /// keeps comparing both.
-inline constexpr std::size_t gemv_rows = 1;
+inline constexpr std::size_t gemv_group_rows = 4;
+/// Activation bytes (n_in floats) above which the GEMV groups rows: half of
+/// a 32 KiB L1.
+inline constexpr std::size_t gemv_group_min_x_bytes = 16 * 1024;
 
 /// Elements of a weight row: float, f16, bf16 or q8_0_block.
 template <class T>
@@ -113,7 +119,7 @@ inline void dot_rows(const float* x, const q8_0_block* const* rows, std::size_t 
 
 /// y[o] = sum_i W[o, i] * x[i] for o in [o_begin, o_end), rows taken R at
 /// a time. W: [n_out × row_units] units of T.
-template <class T, std::size_t R = gemv_rows>
+template <class T, std::size_t R = 1>
 inline void gemv_rows_range(const T* w, std::size_t n_in, const float* x, float* y,
                             std::size_t o_begin, std::size_t o_end) noexcept {
   const std::size_t units = row_units<T>(n_in);
@@ -141,12 +147,12 @@ constexpr std::size_t chunk_begin(std::size_t n, std::size_t align, std::size_t 
   return b < n ? b : n;
 }
 
-/// GEMV, y[o] = sum_i W[o, i] * x[i]: one parallel region, each thread a
-/// static chunk of whole groups of R rows (results independent of the
-/// thread count: a row's arithmetic does not depend on its chunk).
-template <class T, std::size_t R = gemv_rows>
-inline void gemv(const T* w, std::size_t n_out, std::size_t n_in, const float* x, float* y,
-                 int n_threads) noexcept {
+/// GEMV with groups of R rows, y[o] = sum_i W[o, i] * x[i]: one parallel
+/// region, each thread a static chunk of whole groups (results independent
+/// of the thread count: a row's arithmetic does not depend on its chunk).
+template <class T, std::size_t R>
+inline void gemv_grouped(const T* w, std::size_t n_out, std::size_t n_in, const float* x, float* y,
+                         int n_threads) noexcept {
   static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or q8_0_block");
   // Fewer than ~16 rows per thread costs more in wake-up than it saves.
   const std::size_t max_parts = (n_out + 15) / 16;
@@ -157,6 +163,17 @@ inline void gemv(const T* w, std::size_t n_out, std::size_t n_in, const float* x
     gemv_rows_range<T, R>(w, n_in, x, y, chunk_begin(n_out, R, parts, p),
                           chunk_begin(n_out, R, parts, p + 1));
   });
+}
+
+/// GEMV: rows one at a time, or in groups when x outgrows L1 (see
+/// gemv_group_min_x_bytes). Grouping never changes a result.
+template <class T>
+inline void gemv(const T* w, std::size_t n_out, std::size_t n_in, const float* x, float* y,
+                 int n_threads) noexcept {
+  if (n_in * sizeof(float) > gemv_group_min_x_bytes)
+    gemv_grouped<T, gemv_group_rows>(w, n_out, n_in, x, y, n_threads);
+  else
+    gemv_grouped<T, 1>(w, n_out, n_in, x, y, n_threads);
 }
 
 /// Few tokens (below the packed GEMM's threshold): each thread streams its
