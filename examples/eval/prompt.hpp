@@ -10,8 +10,9 @@
 //     " The pass key is 12345. Remember it. 12345 is the pass key." ...
 //     " What is the pass key? The pass key is"
 //   format train (tools/train/data.py, what the byte-level passkey model saw):
-//     the same without "I will quiz you ..." and the filler grammar
-//     "The {adj} {noun} {verb} the {adj} {place}." drawn with splitmix64.
+//     the same without "I will quiz you ..." and data.py's filler grammar
+//     (a per-document cast, then "The {character} {verb} the {place}."),
+//     drawn with splitmix64 exactly as data.py draws them.
 //   task needles (the paper's NIAH, 4 keys): " One of the magic number is: K."
 //     (the repository's wording) four times, question " What are the magic
 //     numbers mentioned in the provided text? The numbers are" (its newlines
@@ -65,7 +66,7 @@ inline std::uint64_t derive_seed(std::uint64_t seed, std::uint64_t a, std::uint6
 enum class task_kind { passkey, needles };
 enum class prompt_style { paper, train };
 enum class filler_kind {
-  grammar,  ///< tools/train's "The {adj} {noun} {verb} the {adj} {place}."
+  grammar,  ///< tools/train's "The {character} {verb} the {place}." over a drawn cast
   story,    ///< "{Name} {verb} {adj} {noun} {place}." in TinyStories' words
   grass,    ///< llama.cpp's five junk sentences in a fixed cycle (no seed)
 };
@@ -114,50 +115,89 @@ inline std::string with_key(std::string_view text, std::string_view key) {
   return out;
 }
 
-/// One filler sentence without the leading space (`index`: position in the
-/// stream, for the fixed grass cycle).
-inline std::string filler_sentence(filler_kind kind, splitmix64& rng, std::uint64_t index) {
-  static const char* const adj[8] = {"red",   "old",   "small", "big",
-                                     "quiet", "green", "happy", "tall"};
-  static const char* const noun[8] = {"fox", "cat", "dog", "bird", "man", "girl", "boy", "horse"};
-  static const char* const verb[8] = {"walks to", "runs to",    "looks at",  "sits near",
-                                      "waits by", "jumps over", "goes past", "sleeps under"};
-  static const char* const place[8] = {"mill", "river",  "house",  "park",
-                                       "hill", "bridge", "market", "garden"};
-  static const char* const name[8] = {"Lily", "Tom", "Ben", "Mia", "Sam", "Anna", "Max", "Sue"};
-  static const char* const does[8] = {"saw a",  "found a", "had a",    "played with a",
-                                      "drew a", "made a",  "wanted a", "liked a"};
-  static const char* const looks[8] = {"big",   "small", "red",   "blue",
-                                       "happy", "soft",  "shiny", "little"};
-  static const char* const thing[8] = {"ball", "cat",  "dog", "bird",
-                                       "box",  "tree", "car", "flower"};
-  static const char* const where[8] = {"in the park",   "at home",     "near the pond",
-                                       "in the garden", "by the tree", "on the hill",
-                                       "at school",     "in the yard"};
-  static const char* const grass[5] = {"The grass is green.", "The sky is blue.",
-                                       "The sun is yellow.", "Here we go.",
-                                       "There and back again."};
-  const auto pick = [&rng](const char* const* words) { return std::string(words[rng.below(8)]); };
-  switch (kind) {
-    case filler_kind::grammar: {  // five draws in data.py's order: adj, noun, verb, adj, place
-      std::string s = "The " + pick(adj);
-      s += " " + pick(noun);
-      s += " " + pick(verb);
-      s += " the " + pick(adj);
-      return s + " " + pick(place) + ".";
+/// Filler sentences (without the leading space) of one kind. The grammar
+/// kind mirrors tools/train/data.py: a document first draws its cast
+/// (3 characters "adj noun", then 3 places "adj place", adjective first),
+/// then each sentence is "The {character} {verb} the {place}." with three
+/// draws in that order. The story kind draws five words per sentence; grass
+/// cycles llama.cpp's five sentences and draws nothing.
+class filler_source {
+ public:
+  static constexpr int cast_size = 3;
+
+  /// Draws the cast from rng (grammar kind only).
+  filler_source(filler_kind kind, splitmix64& rng) : kind_(kind) {
+    if (kind_ != filler_kind::grammar) return;
+    for (std::string& c : characters_) {
+      c = pick(adjectives(), rng);
+      c += " " + pick(nouns(), rng);
     }
-    case filler_kind::story: {
-      std::string s = pick(name);
-      s += " " + pick(does);
-      s += " " + pick(looks);
-      s += " " + pick(thing);
-      return s + " " + pick(where) + ".";
+    for (std::string& p : places_) {
+      p = pick(adjectives(), rng);
+      p += " " + pick(place_words(), rng);
     }
-    case filler_kind::grass:
-      break;
   }
-  return grass[index % 5];
-}
+
+  /// The next sentence.
+  std::string next(splitmix64& rng) {
+    static const char* const name[8] = {"Lily", "Tom", "Ben", "Mia", "Sam", "Anna", "Max", "Sue"};
+    static const char* const does[8] = {"saw a",  "found a", "had a",    "played with a",
+                                        "drew a", "made a",  "wanted a", "liked a"};
+    static const char* const looks[8] = {"big",   "small", "red",   "blue",
+                                         "happy", "soft",  "shiny", "little"};
+    static const char* const thing[8] = {"ball", "cat",  "dog", "bird",
+                                         "box",  "tree", "car", "flower"};
+    static const char* const where[8] = {"in the park",   "at home",     "near the pond",
+                                         "in the garden", "by the tree", "on the hill",
+                                         "at school",     "in the yard"};
+    static const char* const grass[5] = {"The grass is green.", "The sky is blue.",
+                                         "The sun is yellow.", "Here we go.",
+                                         "There and back again."};
+    switch (kind_) {
+      case filler_kind::grammar: {
+        std::string s = "The " + characters_[rng.below(cast_size)];
+        s += " " + pick(verbs(), rng);
+        return s + " the " + places_[rng.below(cast_size)] + ".";
+      }
+      case filler_kind::story: {
+        std::string s = pick(name, rng);
+        s += " " + pick(does, rng);
+        s += " " + pick(looks, rng);
+        s += " " + pick(thing, rng);
+        return s + " " + pick(where, rng) + ".";
+      }
+      case filler_kind::grass:
+        break;
+    }
+    return grass[count_++ % 5];
+  }
+
+ private:
+  static const char* const* adjectives() {
+    static const char* const w[8] = {"red",   "old",   "small", "big",
+                                     "quiet", "green", "happy", "tall"};
+    return w;
+  }
+  static const char* const* nouns() {
+    static const char* const w[8] = {"fox", "cat", "dog", "bird", "man", "girl", "boy", "horse"};
+    return w;
+  }
+  static const char* const* verbs() {
+    static const char* const w[8] = {"walks to", "runs to",    "looks at",  "sits near",
+                                     "waits by", "jumps over", "goes past", "sleeps under"};
+    return w;
+  }
+  static const char* const* place_words() {
+    static const char* const w[8] = {"mill", "river",  "house",  "park",
+                                     "hill", "bridge", "market", "garden"};
+    return w;
+  }
+  static std::string pick(const char* const* words, splitmix64& rng) { return words[rng.below(8)]; }
+
+  filler_kind kind_;
+  std::string characters_[cast_size], places_[cast_size];
+  std::uint64_t count_ = 0;
+};
 
 /// One prompt of the sweep.
 struct prompt {
@@ -278,6 +318,7 @@ class prompt_builder {
   };
   struct stream {
     splitmix64 rng;
+    filler_source source;                      // the trial's cast (grammar) drawn first
     std::vector<const std::vector<int>*> ids;  // sentence i's tokens (cached by text)
   };
 
@@ -295,13 +336,17 @@ class prompt_builder {
     return it->second;
   }
   std::int64_t len(stream& st, std::size_t i) {
-    while (st.ids.size() <= i)
-      st.ids.push_back(&sentence_ids(filler_sentence(opt_.filler, st.rng, st.ids.size())));
+    while (st.ids.size() <= i) st.ids.push_back(&sentence_ids(st.source.next(st.rng)));
     return static_cast<std::int64_t>(st.ids[i]->size());
   }
-  std::vector<std::size_t> pick_filler(stream& st, std::int64_t budget, std::int64_t tol);
-  prompt assemble(const std::vector<const std::vector<int>*>& filler,
-                  const std::vector<std::string>& keys, const std::vector<std::size_t>& boundary);
+  // The first `count` tokens of a sentence's (count < size: the cut last one).
+  struct piece {
+    const std::vector<int>* ids = nullptr;
+    std::size_t count = 0;
+  };
+  std::vector<piece> pick_filler(stream& st, std::int64_t budget, std::int64_t tol);
+  prompt assemble(const std::vector<piece>& filler, const std::vector<std::string>& keys,
+                  const std::vector<std::size_t>& boundary);
   int gen_count(const std::vector<std::string>& keys) {
     if (opt_.gen_tokens > 0) return opt_.gen_tokens;
     std::string answer = tpl_.answer;
@@ -320,45 +365,45 @@ class prompt_builder {
   std::map<int, stream> streams_;
 };
 
-// Sentence indices of the stream for a filler budget: the longest prefix that
-// fits, then (when more than tol is missing) up to two of its last sentences
-// swapped for one or two of the next kPool ones, first match in a fixed
-// order; the closest combination when none is within tol.
-inline std::vector<std::size_t> prompt_builder::pick_filler(stream& st, std::int64_t budget,
-                                                            std::int64_t tol) {
+// The stream's sentences for a filler budget: the longest prefix that fits,
+// then (when more than tol is missing) up to two of its last sentences
+// swapped for one or two of the next kPool ones, the first combination
+// within tol in a fixed order. When none is (a budget shorter than any
+// sentence, a filler of few distinct sentences), the prefix is completed
+// with the first tokens of the next sentence, cut to the exact length.
+inline std::vector<prompt_builder::piece> prompt_builder::pick_filler(stream& st,
+                                                                      std::int64_t budget,
+                                                                      std::int64_t tol) {
   constexpr std::size_t kPool = 48;
   std::size_t k = 0;
   std::int64_t sum = 0;
   while (sum + len(st, k) <= budget) sum += len(st, k++);
-  std::vector<std::size_t> best;
-  for (std::size_t i = 0; i < k; ++i) best.push_back(i);
-  std::int64_t best_err = budget - sum;
-  if (best_err <= tol) return best;
+  std::vector<piece> out;
+  const auto whole = [&](std::size_t i) { out.push_back({st.ids[i], st.ids[i]->size()}); };
+  for (std::size_t i = 0; i < k; ++i) whole(i);
+  if (budget - sum <= tol) return out;
   for (std::size_t drop = 0; drop <= std::min<std::size_t>(2, k); ++drop) {
     std::int64_t gap = budget - sum;
     for (std::size_t i = k - drop; i < k; ++i) gap += len(st, i);
-    const auto consider = [&](std::int64_t used, std::size_t a, std::size_t b) {
-      const std::int64_t err = std::llabs(gap - used);
-      if (err >= best_err) return false;
-      best_err = err;
-      best.clear();
-      for (std::size_t i = 0; i < k - drop; ++i) best.push_back(i);
-      best.push_back(a);
-      if (b != a) best.push_back(b);
-      return err <= tol;
+    const auto take = [&](std::size_t a, std::size_t b) {
+      out.resize(k - drop);
+      whole(a);
+      if (b != a) whole(b);
+      return out;
     };
     for (std::size_t a = k; a < k + kPool; ++a)
-      if (consider(len(st, a), a, a)) return best;
+      if (std::llabs(gap - len(st, a)) <= tol) return take(a, a);
     for (std::size_t a = k; a < k + kPool; ++a)
       for (std::size_t b = a + 1; b < k + kPool; ++b)
-        if (consider(len(st, a) + len(st, b), a, b)) return best;
+        if (std::llabs(gap - len(st, a) - len(st, b)) <= tol) return take(a, b);
   }
-  return best;
+  out.push_back({st.ids[k], static_cast<std::size_t>(budget - sum)});  // 0 < budget - sum < len(k)
+  return out;
 }
 
 // BOS + instruction, filler sentences with needle i before sentence
 // boundary[i], question; records where each key's first digit sits.
-inline prompt prompt_builder::assemble(const std::vector<const std::vector<int>*>& filler,
+inline prompt prompt_builder::assemble(const std::vector<piece>& filler,
                                        const std::vector<std::string>& keys,
                                        const std::vector<std::size_t>& boundary) {
   prompt p;
@@ -370,7 +415,9 @@ inline prompt prompt_builder::assemble(const std::vector<const std::vector<int>*
       p.key_pos.push_back(static_cast<std::int64_t>(p.tokens.size() + n.key_offset));
       p.tokens.insert(p.tokens.end(), n.ids.begin(), n.ids.end());
     }
-    if (b < filler.size()) p.tokens.insert(p.tokens.end(), filler[b]->begin(), filler[b]->end());
+    if (b < filler.size())
+      p.tokens.insert(p.tokens.end(), filler[b].ids->begin(),
+                      filler[b].ids->begin() + static_cast<std::ptrdiff_t>(filler[b].count));
   }
   p.tokens.insert(p.tokens.end(), question_.begin(), question_.end());
   p.keys = keys;
@@ -386,16 +433,16 @@ inline std::vector<prompt> prompt_builder::build(int trial, std::int64_t target,
     shiftrope::fail("length ", target, " is below the prompt's fixed part (", fixed,
                     " tokens: instruction, needle", k.size() > 1 ? "s" : "", ", question)");
   auto it = streams_.find(trial);
-  if (it == streams_.end())
-    it = streams_.emplace(trial, stream{splitmix64{derive_seed(opt_.seed, 2, trial)}, {}}).first;
-  stream& st = it->second;
-  const std::vector<std::size_t> chosen = pick_filler(st, target - fixed, length_tolerance(target));
-  std::vector<const std::vector<int>*> filler;
-  std::vector<std::int64_t> offset{0};  // filler tokens before boundary b
-  for (const std::size_t i : chosen) {
-    filler.push_back(st.ids[i]);
-    offset.push_back(offset.back() + static_cast<std::int64_t>(st.ids[i]->size()));
+  if (it == streams_.end()) {
+    splitmix64 rng{derive_seed(opt_.seed, 2, static_cast<std::uint64_t>(trial))};
+    filler_source source(opt_.filler, rng);
+    it = streams_.emplace(trial, stream{rng, source, {}}).first;
   }
+  stream& st = it->second;
+  const std::vector<piece> filler = pick_filler(st, target - fixed, length_tolerance(target));
+  std::vector<std::int64_t> offset{0};  // filler tokens before boundary b
+  for (const piece& f : filler)
+    offset.push_back(offset.back() + static_cast<std::int64_t>(f.count));
   std::vector<prompt> out;
   for (const double depth : depths) {
     std::vector<std::size_t> boundary;
@@ -431,13 +478,15 @@ inline std::vector<prompt> prompt_builder::build_train_documents(std::int64_t do
   for (const double depth : depths)
     for (int t = 0; t < trials; ++t) {
       const std::string key = std::to_string(10000 + rng.below(90000));
-      std::vector<const std::vector<int>*> filler;
+      std::vector<piece> filler;
       std::int64_t used = 0;
-      for (std::uint64_t i = 0;; ++i) {  // data.py's draw_filler: the overflowing draw is dropped
-        const std::string s = " " + filler_sentence(opt_.filler, rng, i);
+      filler_source source(opt_.filler, rng);  // data.py's draw_filler: cast, then sentences;
+      for (;;) {                               // the overflowing draw is dropped
+        const std::string s = " " + source.next(rng);
         if (used + static_cast<std::int64_t>(s.size()) > doc_len - fixed) break;
         used += static_cast<std::int64_t>(s.size());
-        filler.push_back(&sentence_ids(s.substr(1)));
+        const std::vector<int>& ids = sentence_ids(s.substr(1));
+        filler.push_back({&ids, ids.size()});
       }
       const auto index =
           static_cast<std::size_t>(std::floor(depth * static_cast<double>(filler.size()) + 0.5));
