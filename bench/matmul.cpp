@@ -213,24 +213,32 @@ struct shape {
 struct context {
   options opt;
   int threads = 1;
-  double peak_gflops = 0;    // FMA peak, re-measured before each GEMM shape (median)
-  double bandwidth_gbs = 0;  // read bandwidth, re-measured before each GEMV shape (median)
+  bench::rate peak;       // FMA peak (GFLOP/s), re-measured before each GEMM shape
+  bench::rate bandwidth;  // read bandwidth (GB/s), re-measured before each GEMV shape
 };
 
+/// One result line. The *_best fields pair the fastest repetition with the
+/// best sample of the machine limits: on a shared machine the medians
+/// follow the other load, the best values approach the unloaded machine.
 void print_record(const context& c, const char* op, const char* variant, weight_type type,
                   const shape& s, std::size_t n_tokens, const std::vector<double>& seconds,
                   std::size_t weight_bytes) {
   const double med = bench::median(seconds);
   const double mn = *std::min_element(seconds.begin(), seconds.end());
-  const double flops = 2.0 * static_cast<double>(n_tokens) * s.n_out * s.n_in;
+  const double gflop = 2e-9 * static_cast<double>(n_tokens) * s.n_out * s.n_in;
+  const double gb = 1e-9 * static_cast<double>(weight_bytes);
   std::printf(
       "{\"bench\":\"matmul\",\"op\":\"%s\",\"variant\":\"%s\",\"model\":\"%s\",\"weights\":\"%s\","
       "\"n_out\":%zu,\"n_in\":%zu,\"n_tokens\":%zu,\"threads\":%d,\"seconds_median\":%.6g,"
       "\"seconds_min\":%.6g,\"gflops\":%.4g,\"gbs\":%.4g,\"peak_gflops\":%.4g,"
-      "\"bandwidth_gbs\":%.4g,\"fraction_of_peak\":%.3f,\"fraction_of_bandwidth\":%.3f}\n",
+      "\"bandwidth_gbs\":%.4g,\"fraction_of_peak\":%.3f,\"fraction_of_bandwidth\":%.3f,"
+      "\"gflops_best\":%.4g,\"gbs_best\":%.4g,\"peak_gflops_best\":%.4g,\"bandwidth_gbs_best\":%."
+      "4g,"
+      "\"fraction_of_peak_best\":%.3f,\"fraction_of_bandwidth_best\":%.3f}\n",
       op, variant, s.model, weight_type_name(type), s.n_out, s.n_in, n_tokens, c.threads, med, mn,
-      flops / med * 1e-9, weight_bytes / med * 1e-9, c.peak_gflops, c.bandwidth_gbs,
-      flops / med * 1e-9 / c.peak_gflops, weight_bytes / med * 1e-9 / c.bandwidth_gbs);
+      gflop / med, gb / med, c.peak.median, c.bandwidth.median, gflop / med / c.peak.median,
+      gb / med / c.bandwidth.median, gflop / mn, gb / mn, c.peak.best, c.bandwidth.best,
+      gflop / mn / c.peak.best, gb / mn / c.bandwidth.best);
   std::fflush(stdout);
 }
 
@@ -400,8 +408,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "measuring the FMA peak and read bandwidth...\n");
     const bench::rate peak = bench::measure_fma_peak_gflops(c.threads);
     const bench::rate bw = bench::measure_read_bandwidth_gbs(c.threads);
-    c.peak_gflops = peak.median;
-    c.bandwidth_gbs = bw.median;
+    c.peak = peak;
+    c.bandwidth = bw;
     std::printf(
         "{\"bench\":\"matmul\",\"machine\":{\"peak_gflops\":%.4g,\"peak_gflops_best\":%.4g,"
         "\"bandwidth_gbs\":%.4g,\"bandwidth_gbs_best\":%.4g},\"build\":%s}\n",
@@ -419,8 +427,7 @@ int main(int argc, char** argv) {
     if (c.opt.op != "gemm") {
       for (const shape& s : shapes) {
         // Bandwidth drifts by up to 1.7x within minutes here: re-measure next to each shape.
-        c.bandwidth_gbs =
-            bench::measure_read_bandwidth_gbs(c.threads, std::size_t(512) << 20, 3).median;
+        c.bandwidth = bench::measure_read_bandwidth_gbs(c.threads, std::size_t(512) << 20, 3);
         for (weight_type t : c.opt.types) {
           std::fprintf(stderr, "gemv %s %s %zux%zu\n", s.model, weight_type_name(t), s.n_out,
                        s.n_in);
@@ -432,7 +439,7 @@ int main(int argc, char** argv) {
       for (const shape& s : shapes) {
         // The FMA peak drifts too when the machine is shared: re-measure it
         // next to each shape.
-        c.peak_gflops = bench::measure_fma_peak_gflops(c.threads, 3).median;
+        c.peak = bench::measure_fma_peak_gflops(c.threads, 3);
         for (weight_type t : c.opt.types) {
           std::fprintf(stderr, "gemm %s %s %zux%zu x 512 tokens\n", s.model, weight_type_name(t),
                        s.n_out, s.n_in);
@@ -443,8 +450,7 @@ int main(int argc, char** argv) {
     }
     if (c.opt.op != "gemv" && !c.opt.quick) {
       const shape small{"tinyllama-1.1b", 2048, 2048};
-      c.bandwidth_gbs =
-          bench::measure_read_bandwidth_gbs(c.threads, std::size_t(512) << 20, 3).median;
+      c.bandwidth = bench::measure_read_bandwidth_gbs(c.threads, std::size_t(512) << 20, 3);
       for (weight_type t : c.opt.types) {
         std::fprintf(stderr, "gemm_small %s %zux%zu, 2..16 tokens\n", weight_type_name(t),
                      small.n_out, small.n_in);
