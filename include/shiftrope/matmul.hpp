@@ -110,7 +110,9 @@ inline void dispatch(const weight_view& w, const float* x, std::size_t x_stride,
 /// x: [n_tokens × x_stride] floats (x_stride >= w.n_in), y: [n_tokens ×
 /// y_stride] floats (y_stride >= w.n_out; only the first n_out of each row
 /// are written). One token runs the GEMV (rows streamed once, SIMD, parallel
-/// over rows); more run the packed GEMM. n_threads <= 0: OpenMP's default.
+/// over rows); 2-3 tokens stream the rows once and dot each with every
+/// token; 4 or more run the packed, register-blocked GEMM (the crossover
+/// measured on AVX-512). n_threads <= 0: OpenMP's default.
 /// Preconditions (w.validate() passed, strides large enough, buffers valid)
 /// are the caller's: this is a kernel and does not throw.
 inline void matmul(const weight_view& w, const float* x, std::size_t x_stride, float* y,
