@@ -36,6 +36,7 @@ Model:
   -m FILE            GGUF file or llama2.c checkpoint
   -z FILE            llama2.c tokenizer.bin (a GGUF file carries its own)
   --bytes            byte-level vocabulary (tools/train's model)
+                     (-z and --bytes matter for -f only: a token file needs no tokenizer)
   --train-len L      training length L (default: the file's)
 
 Input (one of):
@@ -78,7 +79,8 @@ std::string read_file(const std::string& flag, const std::string& path) {
 }
 
 // The windows to score: whole windows of ctx tokens (a text's start with BOS).
-std::vector<std::vector<int>> make_windows(const cli::args& a, const eval::text_codec& codec,
+// A token file needs no tokenizer: ids are checked against the model's vocabulary.
+std::vector<std::vector<int>> make_windows(const cli::args& a, const shiftrope::model& m,
                                            std::int64_t ctx, std::int64_t max_windows) {
   a.exclusive("-f", "--tokens-file");
   const bool text = a.has("-f");
@@ -87,9 +89,11 @@ std::vector<std::vector<int>> make_windows(const cli::args& a, const eval::text_
   const std::string flag = text ? "-f" : "--tokens-file";
   const std::string path = a.required(flag);
   const std::string content = read_file(flag, path);
-  const std::vector<int> ids =
-      text ? codec.encode_text(content) : eval::parse_token_list(content, codec.n_vocab(), path);
-  const bool bos = text && codec.bos() >= 0;
+  const std::optional<eval::text_codec> codec =
+      text ? std::optional(eval::load_codec(m, a.value("-z"), a.has("--bytes"))) : std::nullopt;
+  const std::vector<int> ids = text ? codec->encode_text(content)
+                                    : eval::parse_token_list(content, m.config().n_vocab, path);
+  const bool bos = text && codec->bos() >= 0;
   const auto body = static_cast<std::size_t>(ctx - (bos ? 1 : 0));  // input tokens per window
   if (ids.size() < body || body == 0)
     throw cli::cli_error(flag, cli::quoted(path) + " has " + std::to_string(ids.size()) +
@@ -100,7 +104,7 @@ std::vector<std::vector<int>> make_windows(const cli::args& a, const eval::text_
        at + body <= ids.size() && static_cast<std::int64_t>(windows.size()) < max_windows;
        at += body) {
     std::vector<int> w;
-    if (bos) w.push_back(codec.bos());
+    if (bos) w.push_back(codec->bos());
     w.insert(w.end(), ids.begin() + static_cast<std::ptrdiff_t>(at),
              ids.begin() + static_cast<std::ptrdiff_t>(at + body));
     windows.push_back(std::move(w));
@@ -156,7 +160,6 @@ void print_table(const std::vector<eval::method>& methods,
 int run(int argc, char** argv) {
   const cli::args a(argc, argv, kFlags);
   const shiftrope::model m = shiftrope::model::open(a.required("-m"));
-  const eval::text_codec codec = eval::load_codec(m, a.value("-z"), a.has("--bytes"));
   const std::int64_t train_len =
       a.get_int<std::int64_t>("--train-len", 2, kMaxLen, m.config().train_len);
   const std::vector<eval::method> methods =
@@ -173,7 +176,7 @@ int run(int argc, char** argv) {
   sp.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16"}, "f32"));
   sp.train_len = train_len;
   sp.n_threads = a.get_int<int>("-t", 1, 1024, 0);
-  const std::vector<std::vector<int>> windows = make_windows(a, codec, ctx, max_windows);
+  const std::vector<std::vector<int>> windows = make_windows(a, m, ctx, max_windows);
   std::optional<std::ofstream> json;
   if (const auto path = a.value("--json")) {
     json.emplace(*path);
