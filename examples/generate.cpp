@@ -140,23 +140,30 @@ shiftrope::remap parse_remap(const cli::args& a, std::int64_t train_len) {
   a.exclusive("--string", "--string-ratio");
   a.exclusive("--string-shift", "--string-ratio");
   constexpr std::int64_t max = std::int64_t{1} << 30;
-  shiftrope::string_remap r = shiftrope::string_remap::paper_default(train_len);
-  if (a.has("--string-shift")) r.shift = a.get_int<std::int64_t>("--string-shift", 1, max);
-  if (a.has("--string-ratio"))
-    r.shift = static_cast<std::int64_t>(std::floor(
-        a.get_double("--string-ratio", 1e-9, 1.0 - 1e-9) * static_cast<double>(train_len)));
+  const std::string from =
+      a.has("--train-len") ? " (L from --train-len)" : " (L from the model file)";
+  const char* shift_flag = a.has("--string-shift")   ? "--string-shift"
+                           : a.has("--string-ratio") ? "--string-ratio"
+                                                     : "--string";
+  shiftrope::string_remap r;
+  if (a.has("--string-shift")) {
+    r.shift = a.get_int<std::int64_t>("--string-shift", 1, max);
+  } else {
+    const double ratio = a.has("--string-ratio") ? a.get_double("--string-ratio", 1e-9, 1.0 - 1e-9)
+                                                 : shiftrope::string_remap::default_ratio;
+    r.shift = static_cast<std::int64_t>(std::floor(ratio * static_cast<double>(train_len)));
+  }
+  if (r.shift < 1 || r.shift >= train_len)
+    throw cli::cli_error(shift_flag, "the shift S = " + std::to_string(r.shift) +
+                                         " must be in [1, L = " + std::to_string(train_len) + ")" +
+                                         from);
+  // The paper's W = 128, lowered to S - 1 when S is small (W < S always).
   r.window = std::min(shiftrope::string_remap::default_window, r.shift - 1);
   if (a.has("--string-window")) r.window = a.get_int<std::int64_t>("--string-window", 0, max);
-  const auto flag = a.has("--string-window")  ? "--string-window"
-                    : a.has("--string-shift") ? "--string-shift"
-                    : a.has("--string-ratio") ? "--string-ratio"
-                                              : "--string";
-  try {
-    r.validate(train_len);
-  } catch (const shiftrope::error& e) {
-    throw cli::cli_error(flag, std::string(e.what()) + " (L from " +
-                                   (a.has("--train-len") ? "--train-len" : "the model file") + ")");
-  }
+  if (r.window >= r.shift)
+    throw cli::cli_error("--string-window", "the window W = " + std::to_string(r.window) +
+                                                " must be < S = " + std::to_string(r.shift));
+  r.validate(train_len);
   return r;
 }
 
