@@ -499,6 +499,27 @@ TEST_CASE_TEMPLATE("chunked prefill equals one call; 1, 2 and 3 threads agree", 
   CHECK(count_mismatches(chunked.data(), one.data(), one.size(), same_tol<Acc>()) == 0);
 }
 
+TEST_CASE("out may be q: each row's query is read before its output is written") {
+  problem p;
+  p.length = 1100;  // long enough for decoding to split the key axis over 2 threads
+  p.n_heads = 4;
+  p.n_kv_heads = 1;
+  p.positions = string_remap{366, 9};
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+  const inputs<float> in = make_inputs<float>(p, rope);
+  const auto table = table_of<float>(p);
+  const std::vector<double> want = reference(p, rope, in);
+  std::vector<float> q(in.q.begin(), in.q.end());
+  shiftrope::attention(params_of(p), p.positions, table, q.data(), 0, p.length, in.view, q.data());
+  CHECK(count_mismatches(q.data(), want.data(), want.size(), kTolFloat) == 0);
+  // Decoding (partial results of the key chunks merged into out = q).
+  const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+  std::vector<float> last(in.q.end() - static_cast<std::ptrdiff_t>(row), in.q.end());
+  shiftrope::attention(params_of(p), p.positions, table, last.data(), p.length - 1, 1, in.view,
+                       last.data());
+  CHECK(count_mismatches(last.data(), want.data() + want.size() - row, row, kTolFloat) == 0);
+}
+
 TEST_CASE("n_tokens = 0 is a no-op") {
   problem p;
   const auto table = table_of<float>(p);

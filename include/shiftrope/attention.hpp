@@ -150,6 +150,8 @@ template <class Acc>
 /// Causal attention of n_tokens query rows at positions start_pos ..
 /// start_pos + n_tokens - 1 against the cache (see the top of this file),
 /// using the caller's scratch of scratch_bytes (>= attention_scratch_bytes).
+/// out may be q (each row's query is read before its output is written);
+/// no other overlap is allowed.
 /// Throws shiftrope::error for bad parameters, positions beyond the table or
 /// the cache, or too small a scratch; the kernel itself does not throw.
 template <class Acc, class KV>
