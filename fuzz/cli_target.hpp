@@ -1,7 +1,8 @@
 // fuzz/cli_target.hpp - the example programs' flag parsing on arbitrary
-// command lines: examples/cli.hpp itself, and the option parser of
-// shiftrope-positions (examples/position_matrix.cpp, included whole with its
-// main renamed, so that its flag checks are what runs here).
+// command lines: examples/cli.hpp itself, and the option parsers of
+// shiftrope-positions and shiftrope-generate (each example compiled whole in
+// its own translation unit, fuzz/cli_positions.cpp and fuzz/cli_generate.cpp,
+// with its main renamed, so that the programs' own checks are what runs).
 //
 // Input layout: the arguments, separated by NUL bytes (at most 64; argv[0]
 // is fixed). Expected rejections: cli::cli_error and shiftrope::error.
@@ -16,18 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "../examples/cli.hpp"
 #include "common.hpp"
-
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#endif
-#define main shiftrope_positions_main
-#include "../examples/position_matrix.cpp"
-#undef main
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace shiftrope_fuzz {
 
@@ -44,27 +35,10 @@ bool cli_accepts(F&& f) {
   }
 }
 
-/// shiftrope-positions: options, then the title and, for small L, the text
-/// matrix (the remap's max_position and relative_position on parsed values).
-inline void positions_options(int argc, const char* const* argv) {
-  options o;
-  try {
-    o = parse_options(argc, argv);
-  } catch (const cli::cli_error&) {
-    return;
-  } catch (const shiftrope::error&) {
-    return;
-  }
-  expect(o.length >= 1 && o.length <= kMaxLength, "--length in range");
-  if (const auto* s = std::get_if<shiftrope::string_remap>(&o.map))
-    expect(s->window >= 0 && s->window < s->shift && s->shift < o.length, "0 <= W < S < L");
-  (void)title(o);
-  if (o.length <= 16) {
-    std::ostringstream out;
-    write_text(out, o);
-    write_csv(out, o);
-  }
-}
+/// shiftrope-positions' parser on argv (fuzz/cli_positions.cpp).
+void positions_args(int argc, const char* const* argv);
+/// shiftrope-generate's parsers on argv (fuzz/cli_generate.cpp).
+void generate_args(int argc, const char* const* argv);
 
 /// cli.hpp alone, with one flag of each kind.
 inline void generic_options(int argc, const char* const* argv) {
@@ -110,7 +84,8 @@ inline void cli_input(const std::uint8_t* data, std::size_t size) {
   for (const std::string& w : words) argv.push_back(w.c_str());
   argv.push_back(nullptr);
   const int argc = static_cast<int>(argv.size() - 1);
-  positions_options(argc, argv.data());
+  positions_args(argc, argv.data());
+  generate_args(argc, argv.data());
   generic_options(argc, argv.data());
 }
 

@@ -370,6 +370,13 @@ void cli_seeds(const fs::path& dir) {
       argv_bytes({"--n", "-7", "--x", "-1e-3", "--mode", "bb", "--on", "--name", "12"}),
       argv_bytes({"--n=4000000000", "--x=0x1p-2", "--off", "--on"}),
       argv_bytes({"--help"}),
+      argv_bytes({"-m", "model.gguf", "-p", "Once upon a time", "--string", "--train-len", "64"}),
+      argv_bytes({"-m", "m.bin", "--tokens", "1,403,407", "--steps", "16", "--string-shift", "20",
+                  "--string-window", "4", "--train-len", "32", "-t", "1024"}),
+      argv_bytes({"-m", "m", "-p", "x", "--self-extend", "4,16", "--ctx", "1073741824", "--kv-type",
+                  "bf16", "--temp", "0.8", "--top-k", "40", "--top-p", "0.95", "--seed", "7"}),
+      argv_bytes({"-m", "m", "-p", "x", "--string-ratio", "0.33", "--logit-scale", "ref", "-n", "0",
+                  "--batch", "65536", "--json", "--dump-logits", "/dev/null"}),
       argv_bytes({"--length", "--shift", "3"}),
   };
   int k = 0;

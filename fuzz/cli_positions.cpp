@@ -1,0 +1,35 @@
+// fuzz/cli_positions.cpp - shiftrope-positions' option parsing for the cli
+// fuzz target: examples/position_matrix.cpp compiled here whole, its main
+// renamed, so that the program's own flag checks are what runs. A separate
+// translation unit: each example defines its own `options`, `run`, ...
+#include <sstream>
+
+#include "cli_target.hpp"
+
+#define main shiftrope_positions_main
+#include "../examples/position_matrix.cpp"
+#undef main
+
+namespace shiftrope_fuzz {
+
+void positions_args(int argc, const char* const* argv) {
+  options o;
+  try {
+    o = parse_options(argc, argv);
+  } catch (const cli::cli_error&) {
+    return;
+  } catch (const shiftrope::error&) {
+    return;
+  }
+  expect(o.length >= 1 && o.length <= kMaxLength, "--length in range");
+  if (const auto* s = std::get_if<shiftrope::string_remap>(&o.map))
+    expect(s->window >= 0 && s->window < s->shift && s->shift < o.length, "0 <= W < S < L");
+  (void)title(o);
+  if (o.length <= 16) {  // the text and CSV writers on the parsed remap
+    std::ostringstream out;
+    write_text(out, o);
+    write_csv(out, o);
+  }
+}
+
+}  // namespace shiftrope_fuzz
