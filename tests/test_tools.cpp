@@ -175,9 +175,22 @@ TEST_CASE("gguf_writer::write_streamed: same file as to_bytes; producers checked
 
 // ------------------------------------------------------------ make-model --
 
-TEST_CASE("shiftrope-make-model: tiny llama model, metadata, tensors, forward step") {
-  const std::string file = path("tiny.gguf");
-  run_ok(kMakeModel, {"--shape", "tiny", "--seed", "7", "-o", file});
+namespace {
+
+/// The tiny model of the next two cases, written once.
+const std::string& tiny_model() {
+  static const std::string file = [] {
+    const std::string f = path("tiny.gguf");
+    run_ok(kMakeModel, {"--shape", "tiny", "--seed", "7", "-o", f});
+    return f;
+  }();
+  return file;
+}
+
+}  // namespace
+
+TEST_CASE("shiftrope-make-model: tiny llama model's metadata, vocabulary and tensors") {
+  const std::string& file = tiny_model();
   const gguf_file f = gguf_file::open(file);
   CHECK(f.get_arch() == "llama");
   CHECK(f.get_uint("llama.context_length") == 256);
@@ -245,7 +258,11 @@ TEST_CASE("shiftrope-make-model: tiny llama model, metadata, tensors, forward st
     CHECK(g >= 0.9f);
     CHECK(g <= 1.1f);
   }
+}
 
+TEST_CASE("shiftrope-make-model: the tiny model loads, runs and tokenizes") {
+  const std::string& file = tiny_model();
+  const gguf_file f = gguf_file::open(file);
   const model m = model::from_gguf(gguf_file::open(file));
   CHECK(m.config().head_dim == 16);
   CHECK(m.config().rope.pairing == rope_pairing::interleaved);
