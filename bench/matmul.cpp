@@ -263,9 +263,10 @@ bool bench_gemv(const context& c, const shape& s, weight_type type) {
   const int reps = c.opt.reps ? c.opt.reps : (c.opt.quick ? 5 : 10);
   // Variants, interleaved repetition by repetition so that all see the same
   // bandwidth: auto = the library's GEMV (picks the row grouping by the size
-  // of x), rows1 / rows4 = one row at a time / groups of 4 rows sharing
-  // each activation load.
-  const char* names[3] = {"auto", "rows1", "rows4"};
+  // of x), rows1 = one row at a time, rowsN = groups of gemv_group_rows rows
+  // sharing each activation load.
+  const std::string grouped = "rows" + std::to_string(mi::gemv_group_rows);
+  const char* names[3] = {"auto", "rows1", grouped.c_str()};
   std::vector<double> seconds[3];
   for (int r = -1; r < reps; ++r) {  // r = -1: warm-up
     for (int v = 0; v < 3; ++v) {
@@ -281,14 +282,15 @@ bool bench_gemv(const context& c, const shape& s, weight_type type) {
           if (v == 1)
             mi::gemv_grouped<T, 1>(wt, s.n_out, s.n_in, x.data(), y.data(), c.threads);
           else
-            mi::gemv_grouped<T, 4>(wt, s.n_out, s.n_in, x.data(), y.data(), c.threads);
+            mi::gemv_grouped<T, mi::gemv_group_rows>(wt, s.n_out, s.n_in, x.data(), y.data(),
+                                                     c.threads);
         });
       }
       if (r >= 0) seconds[v].push_back((bench::now_seconds() - t0) / copies);
     }
   }
   w.data = base;
-  if (!verify(w, x.data(), y.data(), 1, 64, "gemv rows4")) return false;
+  if (!verify(w, x.data(), y.data(), 1, 64, "gemv grouped")) return false;
   for (int v = 0; v < 3; ++v) print_record(c, "gemv", names[v], type, s, 1, seconds[v], bytes);
   return true;
 }

@@ -292,40 +292,41 @@ TEST_CASE("matmul: inside a caller's parallel region (nested: runs on one thread
   }
 }
 
-TEST_CASE("matmul: GEMV row grouping does not change a result (4 rows vs 1, bitwise)") {
-  // The GEMV picks 1- or 4-row groups by the size of x: results must agree
+TEST_CASE("matmul: GEMV row grouping does not change a result (groups of 4 and 8 vs 1, bitwise)") {
+  // The GEMV picks the row grouping by the size of x: results must agree
   // bit for bit, as each row's arithmetic is the same.
   namespace mi = detail::matmul_impl;
   for (weight_type type : all_types) {
     for (std::size_t n_in : {32, 96, 544}) {
       if (type != weight_type::q8_0 && n_in == 32) continue;
-      const std::size_t n_out = 23;  // 5 groups of 4 and a tail of 3
+      const std::size_t n_out = 23;  // groups and a tail
       const test_weights w = make_weights(type, n_out, n_in, 77 + n_in);
       const std::vector<float> x = make_activations(1, n_in, n_in, 78);
-      std::vector<float> y1(n_out), y4(n_out);
-      auto run_both = [&](auto* wt) {
-        mi::gemv_grouped<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 1>(
-            wt, n_out, n_in, x.data(), y1.data(), 1);
-        mi::gemv_grouped<std::remove_const_t<std::remove_pointer_t<decltype(wt)>>, 4>(
-            wt, n_out, n_in, x.data(), y4.data(), 2);
+      std::vector<float> y1(n_out), y4(n_out), y8(n_out);
+      auto run_all = [&](auto* wt) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(wt)>>;
+        mi::gemv_grouped<T, 1>(wt, n_out, n_in, x.data(), y1.data(), 1);
+        mi::gemv_grouped<T, 4>(wt, n_out, n_in, x.data(), y4.data(), 2);
+        mi::gemv_grouped<T, 8>(wt, n_out, n_in, x.data(), y8.data(), 3);
       };
       switch (type) {
         case weight_type::f32:
-          run_both(static_cast<const float*>(w.view.data));
+          run_all(static_cast<const float*>(w.view.data));
           break;
         case weight_type::f16:
-          run_both(static_cast<const f16*>(w.view.data));
+          run_all(static_cast<const f16*>(w.view.data));
           break;
         case weight_type::bf16:
-          run_both(static_cast<const bf16*>(w.view.data));
+          run_all(static_cast<const bf16*>(w.view.data));
           break;
         case weight_type::q8_0:
-          run_both(static_cast<const q8_0_block*>(w.view.data));
+          run_all(static_cast<const q8_0_block*>(w.view.data));
           break;
       }
       CAPTURE(weight_type_name(type));
       CAPTURE(n_in);
       CHECK(std::memcmp(y1.data(), y4.data(), n_out * sizeof(float)) == 0);
+      CHECK(std::memcmp(y1.data(), y8.data(), n_out * sizeof(float)) == 0);
     }
   }
 }
