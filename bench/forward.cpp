@@ -336,12 +336,13 @@ class json_line {
 /// Measurements of one (shape, weights, remap).
 struct measured {
   bench::rate pp512, pp2048, tg128;
+  double peak = 0;                     // FMA peak right before pp512, GFLOP/s
   double bw_before = 0, bw_after = 0;  // read bandwidth right before / after tg128, GB/s
   double load_before = -1, load_after = -1;
 };
 
 void print_result(const model& m, const std::string& shape, weight_type w, const std::string& remap,
-                  const options& o, int threads, double peak, const measured& r) {
+                  const options& o, int threads, const measured& r) {
   const double nan = std::nan("");
   const llamacpp_figures* ref = find_llamacpp(shape, w);
   const bool fair = threads == 2;  // llama.cpp's figures are for 2 threads
@@ -364,8 +365,8 @@ void print_result(const model& m, const std::string& shape, weight_type w, const
   j.add("bandwidth_gbs", bw).add("bandwidth_before_gbs", r.bw_before);
   j.add("bandwidth_after_gbs", r.bw_after);
   j.add("tg128_bw_fraction", bytes * r.tg128.median * 1e-9 / bw);
-  j.add("peak_gflops", peak).add("pp512_gflops", pp512_gflops);
-  j.add("pp512_peak_fraction", pp512_gflops / peak);
+  j.add("peak_gflops", r.peak).add("pp512_gflops", pp512_gflops);
+  j.add("pp512_peak_fraction", pp512_gflops / r.peak);
   j.add("llamacpp_fa", "fa1");
   j.add("pp512_vs_llamacpp", ratio(r.pp512.median, ref ? ref->pp512_fa1 : 0));
   j.add("pp2048_vs_llamacpp", o.quick ? nan : ratio(r.pp2048.median, ref ? ref->pp2048_fa1 : 0));
@@ -380,9 +381,10 @@ void print_result(const model& m, const std::string& shape, weight_type w, const
 
 // ------------------------------------------------------------------ runs --
 
-/// Verifies, then times pp512, pp2048 and tg128 (bandwidth measured right
-/// before and after tg128) for one model and remap, and prints the line.
-void bench_one(const options& o, int threads, double peak, const model& m, const std::string& shape,
+/// Verifies, then times pp512 (FMA peak measured right before), pp2048 and
+/// tg128 (read bandwidth measured right before and after) for one model and
+/// remap, and prints the line.
+void bench_one(const options& o, int threads, const model& m, const std::string& shape,
                weight_type w, const std::string& remap) {
   session_params sp;
   sp.n_ctx = 2048;
@@ -403,7 +405,8 @@ void bench_one(const options& o, int threads, double peak, const model& m, const
   measured r;
   r.load_before = load_average();
   std::vector<double> pp512, pp2048, tg128;
-  std::fprintf(stderr, "  pp512 x %d\n", o.reps);
+  std::fprintf(stderr, "  pp512 x %d (FMA peak before)\n", o.reps);
+  r.peak = bench::measure_fma_peak_gflops(threads, 3).median;  // drifts when the machine is shared
   for (int i = 0; i < o.reps; ++i) pp512.push_back(time_prefill(s, tokens, 512, logits));
   r.pp512 = summarize(pp512);
   if (!o.quick) {
@@ -417,7 +420,7 @@ void bench_one(const options& o, int threads, double peak, const model& m, const
   r.bw_after = bench::measure_read_bandwidth_gbs(threads, std::size_t(512) << 20, 3).median;
   r.tg128 = summarize(tg128);
   r.load_after = load_average();
-  print_result(m, shape, w, remap, o, threads, peak, r);
+  print_result(m, shape, w, remap, o, threads, r);
 }
 
 int run_all(const options& o) {
@@ -437,7 +440,7 @@ int run_all(const options& o) {
       for (const std::string& remap : o.remaps) {
         std::fprintf(stderr, "%s %s %s, %d threads\n", shape.c_str(), weight_type_name(w),
                      remap.c_str(), threads);
-        bench_one(o, threads, peak.median, m, shape, w, remap);
+        bench_one(o, threads, m, shape, w, remap);
       }
     }
   }
