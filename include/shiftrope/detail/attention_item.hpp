@@ -128,16 +128,24 @@ inline void merge_slots(const Acc* tmp, std::size_t ldt, const int* slots, int n
   using V = simd::vec<Acc>;
   constexpr int w = blocking<Acc>::width;
   const Acc neg_inf = -std::numeric_limits<Acc>::infinity();
+  const V lo0 = simd::load(lo + slots[0] * rows_pad), hi0 = simd::load(hi + slots[0] * rows_pad);
+  const auto row = [&](int kk, int i) {
+    return simd::load(tmp + static_cast<std::size_t>(kk) * ldt + i * w);
+  };
+  if (n_slots == 1) {
+    for (int kk = 0; kk < nk; ++kk)
+      simd::store(s + static_cast<std::size_t>(kk) * lds,
+                  simd::keep_in_range(row(kk, 0), Acc(kb + kk), lo0, hi0, neg_inf));
+    return;
+  }
+  const V lo1 = simd::load(lo + slots[1] * rows_pad), hi1 = simd::load(hi + slots[1] * rows_pad);
   for (int kk = 0; kk < nk; ++kk) {
-    V acc = simd::splat(neg_inf);
-    for (int i = 0; i < n_slots; ++i) {
-      const int j = slots[i];
-      const V x = simd::keep_in_range(simd::load(tmp + static_cast<std::size_t>(kk) * ldt + i * w),
-                                      Acc(kb + kk), simd::load(lo + j * rows_pad),
-                                      simd::load(hi + j * rows_pad), neg_inf);
-      acc = overlapping ? simd::log_add_exp(acc, x) : simd::max(acc, x);
-    }
-    simd::store(s + static_cast<std::size_t>(kk) * lds, acc);
+    const Acc key = Acc(kb + kk);
+    const V x0 = simd::keep_in_range(row(kk, 0), key, lo0, hi0, neg_inf);
+    const V x1 = simd::keep_in_range(row(kk, 1), key, lo1, hi1, neg_inf);
+    // Disjoint ranges: at most one is finite. Overlapping: the key counts twice.
+    simd::store(s + static_cast<std::size_t>(kk) * lds,
+                overlapping ? simd::log_add_exp(x0, x1) : simd::max(x0, x1));
   }
 }
 

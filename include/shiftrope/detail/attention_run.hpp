@@ -269,13 +269,100 @@ void prefetch_output(const context<Acc, KV>& cx, const item_rows<Acc>& ir) noexc
   }
 }
 
-/// Runs one work item: rows × keys [k_lo, k_hi), then writes normalised
-/// rows to out, or (m, l, unnormalised o) to its partial slot.
+/// Where one tile's keys and values are read: the cache in place, or
+/// converted (and zero-padded) copies in the thread's scratch.
+template <class Acc>
+struct tile_source {
+  const Acc* k = nullptr;  // key kk at k + kk·ldk
+  std::size_t ldk = 0;
+  const Acc* v = nullptr;  // value kk at v + kk·ldv (dp readable values)
+  std::size_t ldv = 0;
+};
+
+/// Keys/values [t0, t0 + cnt) of one KV head (kh, vh), rows rounded up to
+/// cnt_r for the score kernels.
+template <class Acc, class KV>
+tile_source<Acc> load_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir,
+                           const buffers<Acc>& b, const KV* kh, const KV* vh, std::int64_t t0,
+                           int cnt, int cnt_r) noexcept {
+  const std::size_t dp = static_cast<std::size_t>(cx.dp);
+  tile_source<Acc> src{b.kt, dp, b.vt, dp};
+  bool k_direct = false, v_direct = false;
+  if constexpr (std::is_same_v<KV, Acc>) {  // read the cache in place when no conversion is due
+    k_direct = cnt_r == cnt && (!ir.dot || cx.head_dim == cx.dp);
+    v_direct = cx.head_dim == cx.dp;
+    if (k_direct)
+      src.k = kh + static_cast<std::size_t>(t0) * cx.pos_stride, src.ldk = cx.pos_stride;
+    if (v_direct)
+      src.v = vh + static_cast<std::size_t>(t0) * cx.pos_stride, src.ldv = cx.pos_stride;
+  }
+  if (!k_direct) pack_rows(kh, cx.pos_stride, t0, cnt, cnt_r, cx.head_dim, cx.dp, b.kt);
+  if (!v_direct) pack_rows(vh, cx.pos_stride, t0, cnt, cnt, cx.head_dim, cx.dp, b.vt);
+  return src;
+}
+
+/// One tile for every micro-block of the item: scores, online softmax step,
+/// O = diag(alpha)·O + P·V. Micro-blocks whose rows see none of the tile's
+/// keys are skipped; the others stop at the last key any of their rows sees.
+template <class Acc, class KV>
+void attend_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buffers<Acc>& b,
+                 const range_stats<Acc>& st, const tile_source<Acc>& src, int cnt,
+                 int nkb) noexcept {
+  using B = blocking<Acc>;
+  constexpr int w = B::width;
+  const std::size_t dp = static_cast<std::size_t>(cx.dp);
+  const int n_vec = ir.rows_pad / w;
+  const int step = ir.dot ? 1 : B::qk_vectors;
+  const std::size_t lds = ir.dot ? w : B::block_rows;
+  for (int v0 = 0; v0 < n_vec; v0 += step) {
+    const int nv = std::min(step, n_vec - v0);
+    Acc reach = 0;  // keys of the tile any row of the micro-block sees
+    for (int i = 0; i < nv; ++i)
+      reach = std::max({reach, st.hi_max[0][v0 + i], st.hi_max[1][v0 + i]});
+    const int kn = std::min(cnt, static_cast<int>(reach));
+    if (kn <= 0) continue;
+    const int kn_r = round_up(kn, nkb);
+    const int row0 = v0 * w;
+    if (ir.dot)
+      scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k, src.ldk, b.s, lds);
+    else
+      scores_in_lanes(ir, b, st, cx.head_dim, cx.dp, cx.overlapping, v0, nv, kn_r, src.k, src.ldk,
+                      b.s, lds);
+    for (int i = 0; i < nv; ++i)
+      softmax_step(b.s + i * w, lds, kn_r, b.m + row0 + i * w, b.l + row0 + i * w,
+                   b.alpha + row0 + i * w);
+    const int rows_mb = std::min(nv * w, ir.rows - row0);
+    pv_block(b.s, lds, kn, src.v, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb, cx.dp);
+  }
+}
+
+/// Writes the item's rows: normalised into out, or raw (o, m, l) into its
+/// partial slot [rows_pad × dp | rows_pad | rows_pad] when keys are split.
+template <class Acc, class KV>
+void finish_item(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buffers<Acc>& b,
+                 Acc* part, std::size_t rows_pad) noexcept {
+  const std::size_t dp = static_cast<std::size_t>(cx.dp);
+  if (part) {
+    std::copy(b.o, b.o + static_cast<std::size_t>(ir.rows) * dp, part);
+    std::copy(b.m, b.m + ir.rows, part + rows_pad * dp);
+    std::copy(b.l, b.l + ir.rows, part + rows_pad * dp + rows_pad);
+    return;
+  }
+  for (int r = 0; r < ir.rows; ++r) {
+    const std::int64_t t = ir.t_begin + r / ir.n_h, h = ir.h_begin + r % ir.n_h;
+    Acc* dst = cx.out + (static_cast<std::size_t>(t) * cx.n_heads + h) * cx.head_dim;
+    const Acc inv = Acc(1) / b.l[r];
+    const Acc* o = b.o + static_cast<std::size_t>(r) * dp;
+    for (int d = 0; d < cx.head_dim; ++d) dst[d] = o[d] * inv;
+  }
+}
+
+/// Runs one work item: its rows against keys [k_lo, k_hi) of its chunk,
+/// tile by tile, then finish_item.
 template <class Acc, class KV>
 void run_item(const context<Acc, KV>& cx, const plan& pl, const scratch_layout& ly,
               std::int64_t index, const buffers<Acc>& b, Acc* partial) noexcept {
   using B = blocking<Acc>;
-  constexpr int w = B::width;
   std::int64_t base = 0;
   int chunk = 0, kv_head = 0;
   item_rows<Acc> ir = locate(cx, pl, index, base, chunk, kv_head);
@@ -284,8 +371,8 @@ void run_item(const context<Acc, KV>& cx, const plan& pl, const scratch_layout& 
   const std::int64_t k_hi = std::min(k_lo + pl.chunk_keys, cx.start_pos + t_end);
   const Acc neg_inf = -std::numeric_limits<Acc>::infinity();
   Acc* part = partial ? partial + static_cast<std::size_t>(index) * ly.partial_stride : nullptr;
-  const std::size_t rp = static_cast<std::size_t>(pl.rows_pad),
-                    dp = static_cast<std::size_t>(cx.dp);
+  const std::size_t rp = static_cast<std::size_t>(pl.rows_pad);
+  const std::size_t dp = static_cast<std::size_t>(cx.dp);
   if (k_lo >= k_hi) {  // no key of this chunk is causal for these rows
     std::fill(part + rp * dp, part + rp * dp + rp, neg_inf);
     return;
@@ -294,65 +381,19 @@ void run_item(const context<Acc, KV>& cx, const plan& pl, const scratch_layout& 
   std::fill(b.o, b.o + static_cast<std::size_t>(ir.rows_pad) * dp, Acc(0));
   std::fill(b.m, b.m + ir.rows_pad, neg_inf);
   std::fill(b.l, b.l + ir.rows_pad, Acc(0));
-  if (ir.dot) std::fill(b.s, b.s + static_cast<std::size_t>(B::tile_keys) * w, Acc(0));
+  if (ir.dot) std::fill(b.s, b.s + static_cast<std::size_t>(B::tile_keys) * B::width, Acc(0));
   const KV* kh = cx.k + static_cast<std::size_t>(kv_head) * cx.head_stride;
   const KV* vh = cx.v + static_cast<std::size_t>(kv_head) * cx.head_stride;
-  const int nkb = ir.dot ? dot_keys_for(ir.rows) : B::qk_keys;
+  const int nkb = ir.dot ? dot_keys_for(ir.rows) : B::qk_keys;  // keys per score call
   range_stats<Acc> st;
   for (std::int64_t t0 = k_lo; t0 < k_hi; t0 += B::tile_keys) {
     const int cnt = static_cast<int>(std::min<std::int64_t>(B::tile_keys, k_hi - t0));
     if (!part && t0 + B::tile_keys >= k_hi) prefetch_output(cx, ir);  // last tile
-    const int cnt_r = round_up(cnt, nkb);
-    const Acc* kp = b.kt;
-    const Acc* vp = b.vt;
-    std::size_t ldk = dp, ldv = dp;
-    bool k_direct = false, v_direct = false;
-    if constexpr (std::is_same_v<KV, Acc>) {  // read the cache in place when no conversion is due
-      k_direct = cnt_r == cnt && (!ir.dot || cx.head_dim == cx.dp);
-      v_direct = cx.head_dim == cx.dp;
-      if (k_direct) kp = kh + static_cast<std::size_t>(t0) * cx.pos_stride, ldk = cx.pos_stride;
-      if (v_direct) vp = vh + static_cast<std::size_t>(t0) * cx.pos_stride, ldv = cx.pos_stride;
-    }
-    if (!k_direct) pack_rows(kh, cx.pos_stride, t0, cnt, cnt_r, cx.head_dim, cx.dp, b.kt);
-    if (!v_direct) pack_rows(vh, cx.pos_stride, t0, cnt, cnt, cx.head_dim, cx.dp, b.vt);
+    const tile_source<Acc> src = load_tile(cx, ir, b, kh, vh, t0, cnt, round_up(cnt, nkb));
     tile_ranges(ir, b, t0, cnt, st);
-    const int n_vec = ir.rows_pad / w;
-    const int step = ir.dot ? 1 : B::qk_vectors;
-    for (int v0 = 0; v0 < n_vec; v0 += step) {
-      const int nv = std::min(step, n_vec - v0);
-      Acc reach = 0;  // keys of the tile any row of the micro-block sees
-      for (int i = 0; i < nv; ++i)
-        reach = std::max({reach, st.hi_max[0][v0 + i], st.hi_max[1][v0 + i]});
-      const int kn = std::min(cnt, static_cast<int>(reach));
-      if (kn <= 0) continue;
-      const int kn_r = round_up(kn, nkb);
-      const int row0 = v0 * w;
-      const std::size_t lds = ir.dot ? w : B::block_rows;
-      if (ir.dot)
-        scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, kp, ldk, b.s, lds);
-      else
-        scores_in_lanes(ir, b, st, cx.head_dim, cx.dp, cx.overlapping, v0, nv, kn_r, kp, ldk, b.s,
-                        lds);
-      for (int i = 0; i < nv; ++i)
-        softmax_step(b.s + i * w, lds, kn_r, b.m + row0 + i * w, b.l + row0 + i * w,
-                     b.alpha + row0 + i * w);
-      const int rows_mb = std::min(nv * w, ir.rows - row0);
-      pv_block(b.s, lds, kn, vp, ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb, cx.dp);
-    }
+    attend_tile(cx, ir, b, st, src, cnt, nkb);
   }
-  if (part) {
-    std::copy(b.o, b.o + static_cast<std::size_t>(ir.rows) * dp, part);
-    std::copy(b.m, b.m + ir.rows, part + rp * dp);
-    std::copy(b.l, b.l + ir.rows, part + rp * dp + rp);
-    return;
-  }
-  for (int r = 0; r < ir.rows; ++r) {
-    const std::int64_t t = ir.t_begin + r / ir.n_h, h = ir.h_begin + r % ir.n_h;
-    Acc* dst = cx.out + (static_cast<std::size_t>(t) * cx.n_heads + h) * cx.head_dim;
-    const Acc inv = Acc(1) / b.l[r];
-    const Acc* src = b.o + static_cast<std::size_t>(r) * dp;
-    for (int d = 0; d < cx.head_dim; ++d) dst[d] = src[d] * inv;
-  }
+  finish_item(cx, ir, b, part, rp);
 }
 
 /// Combines the key chunks of every item: with M = max_c m_c,
