@@ -120,32 +120,47 @@ inline tile_class classify(const range_stats<Acc>& st, int v, int kb, int nk) no
 /// s[kk·lds] = the masked combination of the slots' scores tmp[kk·ldt +
 /// i·width] (slot slots[i]) for keys kb + kk, kk < nk: a slot's score counts
 /// where the key lies in that slot's range for the lane's row; a key in both
-/// (duplicate_boundary_key) enters as log(e^a + e^b).
+/// (duplicate_boundary_key) enters as log(e^a + e^b). `st`/`v` tell which
+/// bounds can cut the block, so the common cuts cost one compare per key:
+/// the diagonal alone (keys < hi), or the adjacent near/far boundary alone
+/// (slot 0 below hi0, slot 1 from there on).
 template <class Acc>
 inline void merge_slots(const Acc* tmp, std::size_t ldt, const int* slots, int n_slots, int kb,
-                        int nk, const Acc* lo, const Acc* hi, int rows_pad, bool overlapping,
-                        Acc* s, std::size_t lds) noexcept {
+                        int nk, const buffers<Acc>& b, const range_stats<Acc>& st, int v,
+                        int rows_pad, bool overlapping, Acc* s, std::size_t lds) noexcept {
   using V = simd::vec<Acc>;
   constexpr int w = blocking<Acc>::width;
   const Acc neg_inf = -std::numeric_limits<Acc>::infinity();
-  const V lo0 = simd::load(lo + slots[0] * rows_pad), hi0 = simd::load(hi + slots[0] * rows_pad);
+  const V ninf = simd::splat(neg_inf);
+  const Acc* lo = b.lo + v * w;
+  const Acc* hi = b.hi + v * w;
+  const int j0 = slots[0];
+  const V lo0 = simd::load(lo + j0 * rows_pad), hi0 = simd::load(hi + j0 * rows_pad);
   const auto row = [&](int kk, int i) {
     return simd::load(tmp + static_cast<std::size_t>(kk) * ldt + i * w);
   };
+  Acc* out = s;
   if (n_slots == 1) {
-    for (int kk = 0; kk < nk; ++kk)
-      simd::store(s + static_cast<std::size_t>(kk) * lds,
-                  simd::keep_in_range(row(kk, 0), Acc(kb + kk), lo0, hi0, neg_inf));
+    const bool upper_only = st.lo_max[j0][v] <= Acc(kb);
+    for (int kk = 0; kk < nk; ++kk, out += lds)
+      simd::store(out, upper_only
+                           ? simd::pick_below(Acc(kb + kk), hi0, row(kk, 0), ninf)
+                           : simd::keep_in_range(row(kk, 0), Acc(kb + kk), lo0, hi0, neg_inf));
     return;
   }
-  const V lo1 = simd::load(lo + slots[1] * rows_pad), hi1 = simd::load(hi + slots[1] * rows_pad);
-  for (int kk = 0; kk < nk; ++kk) {
+  // Two slots: slot 0 = [lo0, hi0), slot 1 = [lo1, hi1), slot 0 first.
+  if (!overlapping && st.lo_max[0][v] <= Acc(kb) && st.hi_min[1][v] >= Acc(kb + nk)) {
+    for (int kk = 0; kk < nk; ++kk, out += lds)  // adjacent ranges, no other bound in the block
+      simd::store(out, simd::pick_below(Acc(kb + kk), hi0, row(kk, 0), row(kk, 1)));
+    return;
+  }
+  const V lo1 = simd::load(lo + rows_pad), hi1 = simd::load(hi + rows_pad);
+  for (int kk = 0; kk < nk; ++kk, out += lds) {
     const Acc key = Acc(kb + kk);
     const V x0 = simd::keep_in_range(row(kk, 0), key, lo0, hi0, neg_inf);
     const V x1 = simd::keep_in_range(row(kk, 1), key, lo1, hi1, neg_inf);
     // Disjoint ranges: at most one is finite. Overlapping: the key counts twice.
-    simd::store(s + static_cast<std::size_t>(kk) * lds,
-                overlapping ? simd::log_add_exp(x0, x1) : simd::max(x0, x1));
+    simd::store(out, overlapping ? simd::log_add_exp(x0, x1) : simd::max(x0, x1));
   }
 }
 

@@ -172,8 +172,8 @@ void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const rang
         else
           qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
       }
-      merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b.lo + (v0 + i) * w, b.hi + (v0 + i) * w,
-                  ir.rows_pad, overlapping, si, lds);
+      merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b, st, v0 + i, ir.rows_pad, overlapping, si,
+                  lds);
     }
   }
 }
@@ -213,7 +213,7 @@ void scores_dot(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_sta
           rows_of(slots[i], q);
           qk_rows_dot<Acc, R, nk>(q, kp, ldk, dp, tmp + i * w, 2 * w);
         }
-        merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b.lo, b.hi, ir.rows_pad, overlapping, sp,
+        merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b, st, 0, ir.rows_pad, overlapping, sp,
                     lds);
       }
     }

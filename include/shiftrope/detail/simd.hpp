@@ -416,4 +416,11 @@ inline void transpose_rows(const Acc* src, std::size_t ld_src, Acc* dst, std::si
     for (std::size_t i = 0; i < w; ++i) dst[c * ld_dst + i] = src[i * ld_src + c];
 }
 
+/// a in the lanes where k < bound, b elsewhere (one compare, one blend).
+template <class Acc>
+inline vec<Acc> pick_below(Acc k, const vec<Acc>& bound, const vec<Acc>& a,
+                           const vec<Acc>& b) noexcept {
+  return xsimd::select(vec<Acc>(k) < bound, a, b);
+}
+
 }  // namespace shiftrope::detail::simd
