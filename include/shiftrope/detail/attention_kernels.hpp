@@ -83,11 +83,14 @@ inline void qk_rows_dot(const Acc* const* q, const Acc* k, std::size_t ldk, int 
   for (int r = 0; r < R; ++r)
     for (int kk = 0; kk < NK; ++kk) acc[r][kk] = simd::splat(Acc(0));
   for (int d = 0; d < dp; d += w) {
-    V kv[NK];
-    for (int kk = 0; kk < NK; ++kk)
+    V kv[NK];  // each key register is used by all R rows: keep it in a register
+    for (int kk = 0; kk < NK; ++kk) {
       kv[kk] = simd::load(k + static_cast<std::size_t>(kk) * ldk + static_cast<std::size_t>(d));
+      simd::pin(kv[kk]);
+    }
     for (int r = 0; r < R; ++r) {
-      const V qv = simd::load(q[r] + d);
+      V qv = simd::load(q[r] + d);
+      simd::pin(qv);
       for (int kk = 0; kk < NK; ++kk) acc[r][kk] = simd::fma(qv, kv[kk], acc[r][kk]);
     }
   }
