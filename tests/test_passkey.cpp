@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -295,6 +296,15 @@ TEST_CASE("fit train rebuilds tools/train's evaluation documents (committed gold
 }
 
 TEST_CASE("fit train rebuilds the documents of the current tools/train/data.py (python3)") {
+  // Opt-in: tools/train/data.py evolves with the training recipe, and the
+  // committed golden above is what the suite pins. Set
+  // SHIFTROPE_CHECK_TRAIN_DATA=1 to compare against the live generator.
+  const char* opt_in = std::getenv("SHIFTROPE_CHECK_TRAIN_DATA");
+  if (!opt_in || std::string(opt_in) != "1") {
+    MESSAGE(
+        "SKIPPED: set SHIFTROPE_CHECK_TRAIN_DATA=1 to compare with the live tools/train/data.py");
+    return;
+  }
   const std::string data_dir = SHIFTROPE_SOURCE_DIR "/tools/train";
   if (std::system("command -v python3 >/dev/null 2>&1") != 0 ||
       !eval_test::fs::exists(data_dir + "/data.py")) {
