@@ -5,8 +5,10 @@ evaluator can rebuild the exact same prompts (see tools/train/README.md):
 
 * tokens are bytes (id = byte value), BOS = 256, EOS = 257;
 * random numbers come from splitmix64 (below), never from Python's `random`;
-* a filler sentence is "The {adj} {noun} {verb} the {adj} {place}." with
-  every word drawn as `WORDS[next_u64() % 8]`, in that order;
+* each document first draws a small cast (3 characters "adj noun", 3 places
+  "adj place"); a filler sentence is "The {character} {verb} the {place}."
+  with the character and place drawn from the cast, so phrases repeat inside
+  a document as in real text;
 * a document is BOS + INSTRUCTION + filler with one needle + QUESTION +
   answer + EOS.
 """
@@ -32,6 +34,11 @@ KEY_RANGE = 90000
 
 MASK64 = (1 << 64) - 1
 
+# Token kinds reported by PackedStream (used to weight the loss).
+ANSWER_DIGIT = 1
+NEEDLE_COPY_DIGIT = 2
+DRILL_COPY = 3  # a token of the second or third copy in a repeat drill
+
 
 class SplitMix64:
     """splitmix64 (Steele, Lea, Flood 2014): tiny, portable, same stream in C++."""
@@ -55,14 +62,30 @@ class SplitMix64:
         return (self.next_u64() >> 11) * (1.0 / (1 << 53))
 
 
-def sentence(rng):
-    """One filler sentence; five draws in the order adj, noun, verb, adj, place."""
-    adj1 = ADJECTIVES[rng.below(len(ADJECTIVES))]
-    noun = NOUNS[rng.below(len(NOUNS))]
+CAST_SIZE = 3  # characters and places per document
+
+
+def draw_cast(rng):
+    """(characters, places): CAST_SIZE "adj noun" then CAST_SIZE "adj place", two draws each
+    (adjective first)."""
+    characters = []
+    for _ in range(CAST_SIZE):
+        adj = ADJECTIVES[rng.below(len(ADJECTIVES))]
+        characters.append("%s %s" % (adj, NOUNS[rng.below(len(NOUNS))]))
+    places = []
+    for _ in range(CAST_SIZE):
+        adj = ADJECTIVES[rng.below(len(ADJECTIVES))]
+        places.append("%s %s" % (adj, PLACES[rng.below(len(PLACES))]))
+    return characters, places
+
+
+def sentence(rng, cast):
+    """One filler sentence; three draws in the order character, verb, place."""
+    characters, places = cast
+    character = characters[rng.below(len(characters))]
     verb = VERBS[rng.below(len(VERBS))]
-    adj2 = ADJECTIVES[rng.below(len(ADJECTIVES))]
-    place = PLACES[rng.below(len(PLACES))]
-    return "The %s %s %s the %s %s." % (adj1, noun, verb, adj2, place)
+    place = places[rng.below(len(places))]
+    return "The %s %s the %s." % (character, verb, place)
 
 
 def needle(key):
@@ -79,15 +102,16 @@ FIXED_LEN = 1 + len(INSTRUCTION) + len(needle(KEY_MIN)) + len(QUESTION) + len(an
 
 
 def draw_filler(rng, budget):
-    """Sentences, each prefixed with one space, while the total stays <= budget bytes.
+    """A cast, then sentences, each prefixed with one space, while the total stays <= budget bytes.
 
-    The sentence that would overflow the budget is drawn (its five draws are
+    The sentence that would overflow the budget is drawn (its three draws are
     consumed) and discarded, then drawing stops.
     """
+    cast = draw_cast(rng)
     parts = []
     used = 0
     while True:
-        s = " " + sentence(rng)
+        s = " " + sentence(rng, cast)
         if used + len(s) > budget:
             return parts
         parts.append(s)
@@ -104,6 +128,8 @@ class Document:
         head = INSTRUCTION + "".join(parts[:needle_index])
         # Offsets: token 0 is BOS, so byte b of the text is token b + 1.
         self.needle_key_pos = 1 + len(head) + len(" The pass key is ")
+        # The key's second copy inside the needle ("... Remember it. K is ...").
+        self.needle_copy_pos = self.needle_key_pos + len("12345. Remember it. ")
         text = head + needle(key) + "".join(parts[needle_index:]) + QUESTION
         self.prompt = [BOS] + list(text.encode("ascii"))
         self.answer = list(answer(key).encode("ascii"))
@@ -120,7 +146,7 @@ class Document:
 def make_document(rng, doc_len, depth=None):
     """Build a document of at most doc_len tokens (BOS ... EOS).
 
-    Draw order: key, then filler sentences (see draw_filler, budget
+    Draw order: key, then the cast and the filler sentences (see draw_filler, budget
     doc_len - FIXED_LEN), then, when depth is None, the needle index as
     below(n_sentences + 1). With a given depth in [0, 1] the needle goes before
     sentence floor(depth * n_sentences + 0.5) (0: right after the instruction,
@@ -138,11 +164,40 @@ def make_document(rng, doc_len, depth=None):
 
 
 def filler_fragment(rng, n):
-    """Exactly n tokens: BOS followed by filler sentences cut at n (used to pad a packed sequence)."""
+    """Exactly n tokens: BOS followed by filler sentences (own cast) cut at n (pads a packed sequence)."""
+    cast = draw_cast(rng)
     out = [BOS]
     while len(out) < n:
-        out.extend((" " + sentence(rng)).encode("ascii"))
+        out.extend((" " + sentence(rng, cast)).encode("ascii"))
     return out[:n]
+
+
+def drill_document(rng):
+    """Repeat drill: BOS + seg + seg + seg, seg = " " + words joined by spaces + ".".
+
+    2 + below(7) words, each a 5-digit number (when below(2) == 0) or one of
+    the 32 grammar words ADJ + NOUN + PLACE + VERB (below(32)). Returns
+    (tokens, kind) with kind DRILL_COPY on the second and third copies.
+    """
+    words = []
+    for _ in range(2 + rng.below(7)):
+        if rng.below(2) == 0:
+            words.append(str(KEY_MIN + rng.below(KEY_RANGE)))
+        else:
+            vocab = ADJECTIVES + NOUNS + PLACES + VERBS
+            words.append(vocab[rng.below(len(vocab))])
+    seg = list((" " + " ".join(words) + ".").encode("ascii"))
+    return [BOS] + seg * 3, [0] * (1 + len(seg)) + [DRILL_COPY] * (2 * len(seg))
+
+
+def byte_drill_batch(rng, batch, half):
+    """Warm-up copy drill: rows [batch][2 * half + 1] = BOS, r, r with r = half random bytes
+    (below(256) each). Only the second r is predictable, and only by copying."""
+    rows = []
+    for _ in range(batch):
+        r = [rng.below(256) for _ in range(half)]
+        rows.append([BOS] + r + r)
+    return rows
 
 
 class PackedStream:
@@ -154,10 +209,17 @@ class PackedStream:
     when the next document does not fit the rest of the sequence is filled with
     a filler fragment and the document opens the next sequence (no document is
     split, so every question has its needle in context).
+
+    A fraction `drill_fraction` of the sequences (decided by uniform() at the
+    start of each sequence) are instead repeat drills (drill_document, cut at
+    the sequence end): dense, short-range copying that grows the copy
+    (induction) heads the passkey answer needs.
     """
 
-    def __init__(self, seed, seq_len, mean_filler, max_doc=None):
+    def __init__(self, seed, seq_len, mean_filler, max_doc=None, drill_fraction=0.0):
         self.rng = SplitMix64(seed)
+        self.drill_fraction = drill_fraction
+        self.n_drill_sequences = 0
         self.seq_len = seq_len
         self.mean_filler = mean_filler
         self.max_doc = seq_len if max_doc is None else max_doc
@@ -180,10 +242,21 @@ class PackedStream:
         return make_document(self.rng, self._doc_len())
 
     def next_sequence(self):
-        """Returns (tokens [seq_len + 1], answer_mask [seq_len + 1]): mask marks answer key digits."""
+        """Returns (tokens [seq_len + 1], kind [seq_len + 1]).
+
+        kind: 0 = ordinary token, ANSWER_DIGIT = a digit of the answer,
+        NEEDLE_COPY_DIGIT = a digit of the key's second copy inside the needle.
+        """
         n = self.seq_len + 1
         tokens = []
         mask = []
+        if self.drill_fraction > 0.0 and self.rng.uniform() < self.drill_fraction:
+            self.n_drill_sequences += 1
+            while len(tokens) < n:
+                t, k = drill_document(self.rng)
+                tokens.extend(t)
+                mask.extend(k)
+            return tokens[:n], mask[:n]
         while len(tokens) < n:
             doc = self._next_doc()
             if len(tokens) + len(doc.tokens) > n:
@@ -196,7 +269,8 @@ class PackedStream:
             tokens.extend(doc.tokens)
             mask.extend([0] * len(doc.tokens))
             for i in range(5):
-                mask[start + doc.answer_key_pos + i] = 1
+                mask[start + doc.answer_key_pos + i] = ANSWER_DIGIT
+                mask[start + doc.needle_copy_pos + i] = NEEDLE_COPY_DIGIT
             self._record(doc)
         return tokens, mask
 

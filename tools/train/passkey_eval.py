@@ -47,3 +47,33 @@ def passkey_accuracy(model, lengths, depths, n_per_depth, string=None, batch=8, 
         }
     model.train()
     return result
+
+
+def main():
+    import argparse
+    import json
+    import os
+
+    import model as mdl
+
+    p = argparse.ArgumentParser(description="Passkey accuracy of a llama2.c checkpoint, plain RoPE and STRING.")
+    p.add_argument("bin", help="llama2.c checkpoint (e.g. models/shiftrope-passkey-258.bin)")
+    p.add_argument("--string", default="", help="comma-separated S:W pairs to evaluate besides plain RoPE")
+    p.add_argument("--lengths", default=",".join(str(v) for v in EVAL_LENGTHS))
+    p.add_argument("--n", type=int, default=20, help="cases per (length, depth)")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    torch.set_num_threads(a.threads)
+    model = mdl.load_llama2c(a.bin)
+    lengths = [int(v) for v in a.lengths.split(",")]
+    configs = [("rope", None)] + [("string-S%s-W%s" % tuple(s.split(":")), tuple(int(v) for v in s.split(":")))
+                                  for s in a.string.split(",") if s]
+    for name, string in configs:
+        r = passkey_accuracy(model, lengths, EVAL_DEPTHS, a.n, string=string)
+        print(json.dumps({"config": name, "acc": {k: v["acc"] for k, v in r.items()},
+                          "by_depth": {k: v["by_depth"] for k, v in r.items()}}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
