@@ -89,6 +89,7 @@ struct problem {
   int n_heads = 4;
   int n_kv_heads = 2;
   int head_dim = 64;
+  int rotary_dim = 0;        // 0 = head_dim; dimensions past it are not rotated
   std::int64_t length = 17;  // positions 0 .. length-1 (all are queries in a prefill)
   remap positions = identity_remap{};
   rope_pairing pairing = rope_pairing::interleaved;
@@ -108,14 +109,15 @@ std::string describe(const problem& p) {
          " threads=" + std::to_string(p.n_threads);
 }
 
-/// The test's own RoPE in double: cos/sin of p·theta_i for p in [-P, P].
+/// The test's own RoPE in double: cos/sin of p·theta_i for p in [-P, P],
+/// theta_i = base^(-2i/R) over the first R = rotary dimensions.
 struct test_rope {
   int d = 0, planes = 0;
   std::int64_t max_p = 0;
   rope_pairing pairing = rope_pairing::interleaved;
   std::vector<double> c, s;  // [(2P+1) × planes]
-  test_rope(int head_dim, double base, rope_pairing pr, std::int64_t max_pos)
-      : d(head_dim), planes(head_dim / 2), max_p(max_pos), pairing(pr) {
+  test_rope(int head_dim, double base, rope_pairing pr, std::int64_t max_pos, int rotary = 0)
+      : d(rotary ? rotary : head_dim), planes(d / 2), max_p(max_pos), pairing(pr) {
     c.resize(static_cast<std::size_t>(2 * max_p + 1) * planes);
     s.resize(c.size());
     for (std::int64_t p = -max_p; p <= max_p; ++p)
@@ -127,7 +129,12 @@ struct test_rope {
             std::sin(static_cast<double>(p) * theta);
       }
   }
-  /// y = R(p) x.
+  /// y = R(p) x (x and y of head_dim values; past the rotary part y = x).
+  void rotate(const double* x, std::int64_t p, double* y, int head_dim) const {
+    for (int i = d; i < head_dim; ++i) y[i] = x[i];
+    rotate(x, p, y);
+  }
+  /// y = R(p) x on the rotary part only.
   void rotate(const double* x, std::int64_t p, double* y) const {
     const double* cp = &c[static_cast<std::size_t>(p + max_p) * planes];
     const double* sp = &s[static_cast<std::size_t>(p + max_p) * planes];
@@ -182,10 +189,10 @@ inputs<KV> make_inputs(const problem& p, const test_rope& rope) {
     for (std::size_t h = 0; h < G; ++h) {
       const std::size_t at = p.position_major ? (n * G + h) * D : (h * L + n) * D;
       for (std::size_t i = 0; i < D; ++i) raw[i] = g.uniform();
-      rope.rotate(raw.data(), static_cast<std::int64_t>(n), rot.data());
+      rope.rotate(raw.data(), static_cast<std::int64_t>(n), rot.data(), p.head_dim);
       for (std::size_t i = 0; i < D; ++i) in.k[at + i] = shiftrope::convert<KV>(rot[i]);
       for (std::size_t i = 0; i < D; ++i) rot[i] = shiftrope::convert<double>(in.k[at + i]);
-      rope.rotate(rot.data(), -static_cast<std::int64_t>(n), back.data());
+      rope.rotate(rot.data(), -static_cast<std::int64_t>(n), back.data(), p.head_dim);
       for (std::size_t i = 0; i < D; ++i) {
         in.k_plain[(n * G + h) * D + i] = back[i];
         in.v[at + i] = shiftrope::convert<KV>(g.uniform());
@@ -219,7 +226,7 @@ std::vector<double> reference(const problem& p, const test_rope& rope, const inp
       key_of.clear();
       for (std::int64_t n = 0; n <= m; ++n)
         for (std::int64_t pos : scored_positions(p.positions, m - n)) {
-          rope.rotate(q, pos, qr.data());
+          rope.rotate(q, pos, qr.data(), D);
           const double* k = &in.k_plain[(static_cast<std::size_t>(n) * G + kvh) * D];
           double dot = 0;
           for (int i = 0; i < D; ++i) dot += qr[i] * k[i];
@@ -256,6 +263,7 @@ template <class Acc>
 shiftrope::rope_table<Acc> table_of(const problem& p) {
   shiftrope::rope_config cfg;
   cfg.head_dim = p.head_dim;
+  cfg.rotary_dim = p.rotary_dim;
   cfg.base = p.base;
   cfg.pairing = p.pairing;
   return shiftrope::rope_table<Acc>(cfg, p.length);
@@ -287,7 +295,7 @@ void run_rows(const problem& p, const inputs<KV>& in, const shiftrope::rope_tabl
 template <class Acc, class KV>
 void check_prefill(const problem& p) {
   CAPTURE(describe(p));
-  const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
   const inputs<KV> in = make_inputs<KV>(p, rope);
   const std::vector<double> want = reference(p, rope, in);
   const auto table = table_of<Acc>(p);
@@ -367,6 +375,19 @@ TEST_CASE_TEMPLATE("head_dim sweep", Acc, float, double) {
   }
 }
 
+TEST_CASE_TEMPLATE("rotary_dim < head_dim: the rest of each head is not rotated", Acc, float,
+                   double) {
+  for (rope_pairing pr : {rope_pairing::interleaved, rope_pairing::half_split}) {
+    problem p;
+    p.head_dim = 40;
+    p.rotary_dim = 24;
+    p.length = 130;
+    p.pairing = pr;
+    p.positions = string_remap{45, 6};
+    check_prefill<Acc, Acc>(p);
+  }
+}
+
 TEST_CASE_TEMPLATE("GQA ratios and pairings", Acc, float, double) {
   for (int ratio : {1, 2, 4, 8, 16}) {
     for (rope_pairing pr : {rope_pairing::interleaved, rope_pairing::half_split}) {
@@ -430,7 +451,7 @@ TEST_CASE("duplicate_boundary_key: the key at distance S enters the softmax twic
     check_prefill<double, double>(p);
     check_prefill<float, f16>(p);
     // The duplicate changes the result: the formula's output differs.
-    const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+    const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
     const inputs<double> in = make_inputs<double>(p, rope);
     const std::vector<double> dup = reference(p, rope, in);
     p.positions = string_remap{S, r.window};
@@ -450,7 +471,7 @@ TEST_CASE_TEMPLATE("decode after a prefill of N equals row N of a prefill of N +
     p.positions = string_remap{367, 128};
     p.seed = 7 + static_cast<std::uint64_t>(ratio);
     CAPTURE(describe(p));
-    const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+    const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
     const inputs<Acc> in = make_inputs<Acc>(p, rope);
     const auto table = table_of<Acc>(p);
     const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
@@ -479,7 +500,7 @@ TEST_CASE_TEMPLATE("chunked prefill equals one call; 1, 2 and 3 threads agree", 
   p.n_heads = 6;
   p.n_kv_heads = 2;
   p.positions = string_remap{130, 16};
-  const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
   const inputs<Acc> in = make_inputs<Acc>(p, rope);
   const auto table = table_of<Acc>(p);
   const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
@@ -505,7 +526,7 @@ TEST_CASE("out may be q: each row's query is read before its output is written")
   p.n_heads = 4;
   p.n_kv_heads = 1;
   p.positions = string_remap{366, 9};
-  const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
   const inputs<float> in = make_inputs<float>(p, rope);
   const auto table = table_of<float>(p);
   const std::vector<double> want = reference(p, rope, in);
@@ -534,7 +555,7 @@ TEST_CASE("scratch: the size query and a caller-owned buffer") {
   problem p;
   p.length = 90;
   p.positions = string_remap{30, 4};
-  const test_rope rope(p.head_dim, p.base, p.pairing, p.length);
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
   const inputs<float> in = make_inputs<float>(p, rope);
   const auto table = table_of<float>(p);
   const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;

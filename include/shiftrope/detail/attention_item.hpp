@@ -205,13 +205,15 @@ struct item_rows {
   bool has_far = false;                   // some row has a slot-0 segment
 };
 
-/// Fills the per-row segments (slots) and the rotated, scaled query copies.
+/// Per-row segments in slots (seg: b0, e0, b1, e1, qpos0, qpos1); sets
+/// ir.has_far and returns the offset qpos1 - qpos0 shared by every row with
+/// a slot-0 segment (STRING: S - W), or -1 when rows differ.
 template <class Acc, class KV>
-inline void setup_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
-                       const buffers<Acc>& b) noexcept {
-  const int rp = ir.rows_pad;
+inline std::int64_t segment_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
+                                 const buffers<Acc>& b) noexcept {
   ir.has_far = false;
-  for (int r = 0; r < rp; ++r) {  // padding rows repeat the last row
+  std::int64_t delta = 0;
+  for (int r = 0; r < ir.rows_pad; ++r) {  // padding rows repeat the last row
     const int src = std::min(r, ir.rows - 1);
     const std::int64_t m = cx.start_pos + ir.t_begin + src / ir.n_h;
     if (r == src)  // the query rows are scattered: start all their misses now
@@ -229,41 +231,91 @@ inline void setup_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
       sg[2 * j + 1] = segs[i].end;
       sg[4 + j] = segs[i].query_pos;
     }
-    if (sg[1] > sg[0]) ir.has_far = true;
+    if (sg[1] > sg[0]) {
+      const std::int64_t d = sg[5] - sg[4];
+      if (!ir.has_far) delta = d;
+      if (d != delta || d < 0) delta = -1;
+      ir.has_far = true;
+    }
   }
-  const std::size_t slot_size = static_cast<std::size_t>(rp) * cx.dp;
+  return ir.has_far ? delta : -1;
+}
+
+/// Slot j's copies of rows [r0, r0 + width): scaled, rotated at the slot's
+/// query position, as rows [rows_pad × dp] (dot path) or Q^T [dp × rows_pad].
+template <class Acc, class KV>
+inline void rotate_rows(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buffers<Acc>& b,
+                        int j, int r0) noexcept {
   constexpr int w = blocking<Acc>::width;
   const std::size_t dp = static_cast<std::size_t>(cx.dp);
-  for (int r0 = 0; r0 < rp; r0 += w) {  // one register of rows at a time, both slots
-    for (int j = ir.has_far ? 0 : 1; j < 2; ++j) {
-      Acc* dst = b.q + j * slot_size;
-      bool used = false;
-      for (int r = r0; r < r0 + w; ++r) {
-        const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
-        used = used || sg[2 * j + 1] > sg[2 * j];
-      }
-      if (!used) continue;  // never read: no micro-tile of this register uses slot j
-      for (int r = r0; r < r0 + w; ++r) {
-        const int src = std::min(r, ir.rows - 1);
-        const std::int64_t t = ir.t_begin + src / ir.n_h;
-        const std::int64_t h = ir.h_begin + src % ir.n_h;
-        const Acc* qr = cx.q + (static_cast<std::size_t>(t) * cx.n_heads + h) * cx.head_dim;
-        const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
-        // Row-major copy (the dot path's layout, or a staging row to transpose).
-        Acc* x = ir.dot ? dst + static_cast<std::size_t>(r) * dp : b.rot + (r - r0) * dp;
-        if (sg[2 * j + 1] > sg[2 * j]) {  // slot in use: scale, then rotate at its query position
-          for (int d = 0; d < cx.head_dim; ++d) x[d] = qr[d] * cx.scale;
-          cx.table->rotate(x, sg[4 + j]);
-        } else {
-          std::fill(x, x + cx.head_dim, Acc(0));
-        }
-        std::fill(x + cx.head_dim, x + dp, Acc(0));
-      }
-      if (ir.dot) continue;
-      // Q^T [head_dim × rows_pad], a register of rows at a time.
-      simd::transpose_rows(b.rot, dp, dst + r0, static_cast<std::size_t>(rp),
-                           static_cast<std::size_t>(cx.head_dim));
+  Acc* dst = b.q + j * static_cast<std::size_t>(ir.rows_pad) * dp;
+  for (int r = r0; r < r0 + w; ++r) {
+    const int src = std::min(r, ir.rows - 1);
+    const std::int64_t t = ir.t_begin + src / ir.n_h;
+    const std::int64_t h = ir.h_begin + src % ir.n_h;
+    const Acc* qr = cx.q + (static_cast<std::size_t>(t) * cx.n_heads + h) * cx.head_dim;
+    const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
+    // Row-major copy (the dot path's layout, or a staging row to transpose).
+    Acc* x = ir.dot ? dst + static_cast<std::size_t>(r) * dp : b.rot + (r - r0) * dp;
+    if (sg[2 * j + 1] > sg[2 * j]) {  // slot in use: scale, then rotate at its query position
+      for (int d = 0; d < cx.head_dim; ++d) x[d] = qr[d] * cx.scale;
+      cx.table->rotate(x, sg[4 + j]);
+    } else {
+      std::fill(x, x + cx.head_dim, Acc(0));
     }
+    std::fill(x + cx.head_dim, x + dp, Acc(0));
+  }
+  if (!ir.dot)  // Q^T [head_dim × rows_pad], a register of rows at a time
+    simd::transpose_rows(b.rot, dp, dst + r0, static_cast<std::size_t>(ir.rows_pad),
+                         static_cast<std::size_t>(cx.head_dim));
+}
+
+/// Slot 0 from slot 1 for the Q^T registers at rows [r0, r0 + width) when
+/// every row's two query positions differ by the same delta (STRING:
+/// S - W): far = R(-delta)·near, one broadcast cos/sin per plane for all the
+/// rows instead of a rotation per row and a transpose.
+template <class Acc, class KV>
+inline void rotate_back_columns(const context<Acc, KV>& cx, const item_rows<Acc>& ir,
+                                const buffers<Acc>& b, std::int64_t delta, int r0) noexcept {
+  using V = simd::vec<Acc>;
+  const std::size_t ld = static_cast<std::size_t>(ir.rows_pad);
+  const Acc* near = b.q + ld * static_cast<std::size_t>(cx.dp) + r0;
+  Acc* far = b.q + r0;
+  const int planes = cx.table->n_planes();
+  const bool interleaved = cx.table->config().pairing == rope_pairing::interleaved;
+  const Acc* cs = cx.table->cos(delta);
+  const Acc* sn = cx.table->sin(delta);
+  for (int i = 0; i < planes; ++i) {  // (a, b) -> (a cos + b sin, b cos - a sin)
+    const std::size_t ia = static_cast<std::size_t>(interleaved ? 2 * i : i) * ld;
+    const std::size_t ib = static_cast<std::size_t>(interleaved ? 2 * i + 1 : i + planes) * ld;
+    const V xa = simd::load(near + ia), xb = simd::load(near + ib);
+    const V c = simd::splat(cs[i]), s = simd::splat(sn[i]);
+    simd::store(far + ia, simd::fma(xa, c, xb * s));
+    simd::store(far + ib, simd::fma(xb, c, simd::splat(Acc(0)) - xa * s));
+  }
+  for (int d = 2 * planes; d < cx.head_dim; ++d)  // past rotary_dim: unrotated
+    simd::store(far + static_cast<std::size_t>(d) * ld,
+                simd::load(near + static_cast<std::size_t>(d) * ld));
+}
+
+/// Fills the per-row segments (slots) and the rotated, scaled query copies.
+template <class Acc, class KV>
+inline void setup_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
+                       const buffers<Acc>& b) noexcept {
+  constexpr int w = blocking<Acc>::width;
+  const std::int64_t delta = segment_rows(cx, ir, b);
+  for (int r0 = 0; r0 < ir.rows_pad; r0 += w) {  // one register of rows at a time
+    rotate_rows(cx, ir, b, 1, r0);               // every row has a last segment
+    bool far = false;
+    for (int r = r0; r < r0 + w; ++r) {
+      const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
+      far = far || sg[1] > sg[0];
+    }
+    if (!far) continue;  // never read: no micro-tile of this register uses slot 0
+    if (!ir.dot && delta >= 0)
+      rotate_back_columns(cx, ir, b, delta, r0);
+    else
+      rotate_rows(cx, ir, b, 0, r0);
   }
 }
 
