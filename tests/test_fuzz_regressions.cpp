@@ -49,7 +49,7 @@ std::string replay(target_fn target, const std::vector<std::uint8_t>& bytes) {
 void replay_all(const char* harness, target_fn target) {
   const std::vector<fs::path> files = regression_files(harness);
   if (files.empty()) {
-    MESSAGE("no regression inputs for ", harness);
+    MESSAGE("no regression inputs for ", std::string(harness));
     return;
   }
   for (const fs::path& file : files) {
