@@ -11,7 +11,16 @@
 //   - P·V broadcasts one p of S^T and multiplies a V row chunk into a
 //     head_dim-wide accumulator.
 // With few rows (decoding) the lanes would be mostly empty, so a second
-// score kernel takes dot products along head_dim instead (qk_dot).
+// score kernel takes dot products along head_dim instead (qk_rows_dot).
+//
+// This is the transpose of DESIGN §3's shape (K^T packed, a query element
+// broadcast): the FMA count and register budget are the same, but the
+// query tile is transposed once per work item instead of every K tile once
+// per item, and the softmax needs no horizontal max or sum.
+//
+// g++ folds a loaded operand into every FMA that uses it, re-reading it
+// from memory once per use; the tiles pin such registers (simd::pin), or
+// the P·V and dot-product tiles would be load-bound.
 #pragma once
 
 #include <cstddef>
