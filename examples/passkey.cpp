@@ -172,32 +172,12 @@ std::vector<std::int64_t> usable_lengths(const cli::args& a, std::vector<std::in
   return out;
 }
 
-int run(int argc, char** argv) {
-  const cli::args a(argc, argv, kFlags);
-  const std::string model_path = a.required("-m");
-  const eval::prompt_options po = parse_prompt_options(a, a.has("--bytes"));
-  const shiftrope::model m = shiftrope::model::open(model_path);
-  const eval::text_codec codec = eval::load_codec(m, a.value("-z"), a.has("--bytes"));
-  const std::int64_t train_len =
-      a.get_int<std::int64_t>("--train-len", 2, kMaxLen, m.config().train_len);
-  eval::sweep_config cfg;
-  cfg.methods =
-      eval::parse_methods("--methods", a.value("--methods").value_or("rope,string"), train_len);
-  cfg.depths =
-      parse_depths(a.value("--depths").value_or("0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"));
-  cfg.trials = a.get_int<int>("--trials", 1, 1 << 20, 1);
-  cfg.reuse_prefix = !a.has("--no-reuse");
-  eval::prompt_builder builder(codec, po);
-  std::int64_t min_len = builder.train_fixed_len();
-  if (po.fit == eval::fit_mode::exact) {
-    min_len = 0;
-    for (int t = 0; t < cfg.trials; ++t) min_len = std::max(min_len, builder.fixed_tokens(t));
-  }
-  cfg.lengths = usable_lengths(
-      a, parse_lengths(a.value("--lengths").value_or("0.25,0.5,0.75,0.9,1.0"), train_len), min_len);
-  // Positions needed: the longest prompt (within the fit's tolerance) and its generation.
+// Positions needed: the longest prompt (within the fit's tolerance) and its
+// generation; --ctx, when given, must hold them.
+shiftrope::session_params session_for(const cli::args& a, const eval::sweep_config& cfg,
+                                      eval::prompt_builder& builder, std::int64_t train_len) {
   const std::int64_t longest = *std::max_element(cfg.lengths.begin(), cfg.lengths.end());
-  const int n_gen = po.gen_tokens > 0 ? po.gen_tokens : builder.gen_tokens(0);
+  const int n_gen = builder.gen_tokens(0);
   const std::int64_t needed = longest + eval::length_tolerance(longest) + n_gen + 8;
   shiftrope::session_params sp;
   sp.n_ctx = a.get_int<std::int64_t>("--ctx", 1, kMaxLen, needed);
@@ -210,26 +190,67 @@ int run(int argc, char** argv) {
   sp.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16"}, "f32"));
   sp.train_len = train_len;
   sp.n_threads = a.get_int<int>("-t", 1, 1024, 0);
+  return sp;
+}
+
+// The --json and --svg files, opened before the sweep so a bad path fails first.
+struct outputs {
   std::optional<std::ofstream> json;
+  std::vector<std::string> svg_names;  // PREFIX.<method>.svg, one per method
+  std::vector<std::ofstream> svgs;
+};
+
+void open_outputs(const cli::args& a, const std::vector<eval::method>& methods, outputs& o) {
   if (const auto path = a.value("--json")) {
-    json.emplace(*path);
-    if (!*json)
+    o.json.emplace(*path);
+    if (!*o.json)
       throw cli::cli_error("--json", "cannot open " + cli::quoted(*path) + " for writing");
   }
-  // Output files are opened before the sweep, so a bad path fails first.
-  std::vector<std::string> svg_names;
-  std::vector<std::ofstream> svgs;
-  if (const auto prefix = a.value("--svg")) {
-    for (std::size_t i = 0; i < cfg.methods.size(); ++i) {
-      std::string name = *prefix + "." + eval::slug(cfg.methods[i].label) + ".svg";
-      if (std::find(svg_names.begin(), svg_names.end(), name) != svg_names.end())
-        name = *prefix + "." + eval::slug(cfg.methods[i].label) + "_" + std::to_string(i) + ".svg";
-      svg_names.push_back(name);
-      svgs.emplace_back(name);
-      if (!svgs.back()) throw cli::cli_error("--svg", "cannot open " + cli::quoted(name));
-    }
+  const auto prefix = a.value("--svg");
+  if (!prefix) return;
+  for (std::size_t i = 0; i < methods.size(); ++i) {
+    std::string name = *prefix + "." + eval::slug(methods[i].label) + ".svg";
+    if (std::find(o.svg_names.begin(), o.svg_names.end(), name) != o.svg_names.end())
+      name = *prefix + "." + eval::slug(methods[i].label) + "_" + std::to_string(i) + ".svg";
+    o.svg_names.push_back(name);
+    o.svgs.emplace_back(name);
+    if (!o.svgs.back()) throw cli::cli_error("--svg", "cannot open " + cli::quoted(name));
   }
-  shiftrope::session s(m, sp);
+}
+
+// The sweep's methods, depths, trials and usable lengths.
+eval::sweep_config sweep_for(const cli::args& a, eval::prompt_builder& builder,
+                             std::int64_t train_len) {
+  eval::sweep_config cfg;
+  cfg.methods =
+      eval::parse_methods("--methods", a.value("--methods").value_or("rope,string"), train_len);
+  cfg.depths =
+      parse_depths(a.value("--depths").value_or("0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"));
+  cfg.trials = a.get_int<int>("--trials", 1, 1 << 20, 1);
+  cfg.reuse_prefix = !a.has("--no-reuse");
+  std::int64_t min_len = builder.train_fixed_len();
+  if (builder.options().fit == eval::fit_mode::exact) {
+    min_len = 0;
+    for (int t = 0; t < cfg.trials; ++t) min_len = std::max(min_len, builder.fixed_tokens(t));
+  }
+  cfg.lengths = usable_lengths(
+      a, parse_lengths(a.value("--lengths").value_or("0.25,0.5,0.75,0.9,1.0"), train_len), min_len);
+  return cfg;
+}
+
+int run(int argc, char** argv) {
+  const cli::args a(argc, argv, kFlags);
+  const std::string model_path = a.required("-m");
+  const eval::prompt_options po = parse_prompt_options(a, a.has("--bytes"));
+  const shiftrope::model m = shiftrope::model::open(model_path);
+  const eval::text_codec codec = eval::load_codec(m, a.value("-z"), a.has("--bytes"));
+  const std::int64_t train_len =
+      a.get_int<std::int64_t>("--train-len", 2, kMaxLen, m.config().train_len);
+  eval::prompt_builder builder(codec, po);
+  const eval::sweep_config cfg = sweep_for(a, builder, train_len);
+  shiftrope::session s(m, session_for(a, cfg, builder, train_len));
+  outputs out;
+  open_outputs(a, cfg.methods, out);
   const char* task = po.task == eval::task_kind::needles ? "needles" : "passkey";
   const eval::progress clock(0, true);
   std::int64_t fed = 0, runs = 0;
@@ -237,9 +258,10 @@ int run(int argc, char** argv) {
       eval::run_sweep(s, codec, builder, cfg, a.has("--quiet"), [&](const eval::record& r) {
         fed += r.fed;
         ++runs;
-        if (json) *json << eval::record_json(r, cfg.methods[r.method], task, m.name()) << '\n';
+        if (out.json)
+          *out.json << eval::record_json(r, cfg.methods[r.method], task, m.name()) << '\n';
       });
-  if (json && !json->flush()) shiftrope::fail("--json: writing failed");
+  if (out.json && !out.json->flush()) shiftrope::fail("--json: writing failed");
   std::printf("%s: task %s, format %s, model %s, L = %lld, %d trial(s) x %zu depth(s) per cell\n",
               kProgram, task, po.style == eval::prompt_style::train ? "train" : "paper",
               m.name().c_str(), static_cast<long long>(train_len), cfg.trials, cfg.depths.size());
@@ -249,12 +271,12 @@ int run(int argc, char** argv) {
       stdout);
   std::printf("%lld generations, %lld prompt tokens fed, %.1f s\n", static_cast<long long>(runs),
               static_cast<long long>(fed), clock.seconds());
-  for (std::size_t i = 0; i < svgs.size(); ++i) {
-    svgs[i] << eval::heatmap_svg(
+  for (std::size_t i = 0; i < out.svgs.size(); ++i) {
+    out.svgs[i] << eval::heatmap_svg(
         res, i,
         std::string(task) + " accuracy: " + cfg.methods[i].label + " - " + base_name(m.name()),
         cfg.lengths, cfg.depths);
-    if (!svgs[i].flush()) shiftrope::fail("--svg: writing ", svg_names[i], " failed");
+    if (!out.svgs[i].flush()) shiftrope::fail("--svg: writing ", out.svg_names[i], " failed");
   }
   return 0;
 }

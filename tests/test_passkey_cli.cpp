@@ -66,7 +66,7 @@ TEST_CASE("stories260K: every method runs; JSON lines, SVG heatmaps and the tabl
                                            "--methods",   "rope,string,self-extend:G=4:Wn=32",
                                            "--json",      json_path.string(),
                                            "--svg",       prefix,
-                                           "-t",          "2"});
+                                           "-t",          "1"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.err.find("ETA") != std::string::npos);  // progress on stderr
   const std::vector<json> lines = eval_test::parse_json_lines(eval_test::slurp(json_path));
@@ -129,10 +129,26 @@ TEST_CASE("stories260K: every method runs; JSON lines, SVG heatmaps and the tabl
 TEST_CASE("byte-level model: fit train rebuilds data.py's documents; needles task") {
   const std::string model = eval_test::byte_model();
   const fs::path json_path = eval_test::scratch() / "bytes.jsonl";
-  auto r = eval_test::run(
-      kPasskey, {"-m", model, "--bytes", "--fit", "train", "--seed", "1000", "--lengths", "256,320",
-                 "--depths", "0,0.5,1", "--trials", "2", "--methods", "rope,string:S=64:W=16",
-                 "--json", json_path.string(), "--quiet"});
+  auto r = eval_test::run(kPasskey, {"-m",
+                                     model,
+                                     "--bytes",
+                                     "--fit",
+                                     "train",
+                                     "--seed",
+                                     "1000",
+                                     "--lengths",
+                                     "256,320",
+                                     "--depths",
+                                     "0,0.5,1",
+                                     "--trials",
+                                     "2",
+                                     "--methods",
+                                     "rope,string:S=64:W=16",
+                                     "--json",
+                                     json_path.string(),
+                                     "--quiet",
+                                     "-t",
+                                     "1"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.err.empty());                                    // --quiet
   CHECK(r.out.find("format train") != std::string::npos);  // --format auto with --bytes
@@ -166,9 +182,9 @@ TEST_CASE("byte-level model: fit train rebuilds data.py's documents; needles tas
     CHECK(field(j, "length").n == static_cast<double>(g[4].size() + 1));  // BOS + bytes
   }
   // Needles on the same model: four keys per line, scored as a fraction.
-  r = eval_test::run(
-      kPasskey, {"-m", model, "--bytes", "--task", "needles", "--lengths", "600", "--depths", "0,1",
-                 "--methods", "self-extend:G=2:Wn=100", "--json", json_path.string(), "--quiet"});
+  r = eval_test::run(kPasskey, {"-m", model, "--bytes", "--task", "needles", "--lengths", "600",
+                                "--depths", "0,1", "--methods", "self-extend:G=2:Wn=100", "--json",
+                                json_path.string(), "--quiet", "-t", "1"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
   for (const json& j : eval_test::parse_json_lines(eval_test::slurp(json_path))) {
     REQUIRE(field(j, "key").a.size() == 4);
@@ -239,6 +255,7 @@ TEST_CASE("prefix reuse: rewinding to a shared prefix equals a fresh prefill") {
     shiftrope::session_params sp;
     sp.n_ctx = 400;
     sp.max_batch = 64;
+    sp.n_threads = 1;
     shiftrope::session s(m, sp), fresh(m, sp);
     meth.apply(s);
     meth.apply(fresh);
@@ -260,8 +277,8 @@ TEST_CASE("shiftrope-generate --self-extend: G = 1 is RoPE; bad values exit 2") 
   const std::string bin = model_test::shared("stories260K.bin"),
                     tok = model_test::shared("tok512.bin");
   if (!model_test::have({bin, tok})) return;
-  const std::vector<std::string> base = {"-m",      bin, "-z", tok, "-p", "Once upon a time",
-                                         "--steps", "64"};
+  const std::vector<std::string> base = {"-m",      bin,  "-z", tok, "-p", "Once upon a time",
+                                         "--steps", "64", "-t", "1"};
   const auto plain = eval_test::run(kGenerate, base);
   REQUIRE(plain.code == 0);
   std::vector<std::string> se = base;

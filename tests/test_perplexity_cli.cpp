@@ -85,10 +85,11 @@ TEST_CASE("NLL of a token file equals the reference's and the library's logits")
   REQUIRE(tokens.size() == 64);
   const fs::path json_path = eval_test::scratch() / "ppl.jsonl";
   const std::vector<std::string> specs = {"rope", "string:S=16:W=4", "self-extend:G=4:Wn=8"};
-  const auto r = eval_test::run(
-      kPerplexity, {"-m", bin, "--train-len", "512", "--tokens-file", tokens_file, "--ctx", "64",
-                    "--buckets", "4", "--batch", "7", "--methods",
-                    specs[0] + "," + specs[1] + "," + specs[2], "--json", json_path.string()});
+  const auto r =
+      eval_test::run(kPerplexity, {"-m", bin, "--train-len", "512", "--tokens-file", tokens_file,
+                                   "--ctx", "64", "--buckets", "4", "--batch", "7", "--methods",
+                                   specs[0] + "," + specs[1] + "," + specs[2], "--json",
+                                   json_path.string(), "-t", "1"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
   CHECK(r.out.find("1 window(s), 63 predictions per method") != std::string::npos);
   const std::vector<json> lines = eval_test::parse_json_lines(eval_test::slurp(json_path));
@@ -134,9 +135,9 @@ TEST_CASE("a text file: BOS + ctx - 1 tokens per window, several windows") {
       shiftrope::tokenizer::from_llama2c(shiftrope::read_llama2c_vocab(tok, 512));
   const std::size_t n = t.encode(story, false).size();
   const fs::path json_path = eval_test::scratch() / "text.jsonl";
-  const auto r =
-      eval_test::run(kPerplexity, {"-m", bin, "-z", tok, "--train-len", "512", "-f", text.string(),
-                                   "--ctx", "50", "--json", json_path.string(), "--quiet"});
+  const auto r = eval_test::run(
+      kPerplexity, {"-m", bin, "-z", tok, "--train-len", "512", "-f", text.string(), "--ctx", "50",
+                    "--json", json_path.string(), "--quiet", "-t", "1"});
   REQUIRE_MESSAGE(r.code == 0, r.err);
   const std::vector<json> lines = eval_test::parse_json_lines(eval_test::slurp(json_path));
   REQUIRE(lines.size() == 2);  // rope, string (the defaults)
