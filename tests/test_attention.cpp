@@ -404,6 +404,19 @@ TEST_CASE_TEMPLATE("GQA ratios and pairings", Acc, float, double) {
   }
 }
 
+TEST_CASE_TEMPLATE("MQA with more query heads than one work item holds", Acc, float, double) {
+  problem p;
+  p.n_heads = 200;  // groups of 200 heads on one KV head are split into head blocks
+  p.n_kv_heads = 1;
+  p.head_dim = 8;
+  p.length = 21;
+  p.positions = string_remap{7, 2};
+  check_prefill<Acc, Acc>(p);
+  p.n_kv_heads = 2;
+  p.positions = identity_remap{};
+  check_prefill<Acc, bf16>(p);
+}
+
 TEST_CASE_TEMPLATE("KV storage types (double compute)", KV, float, double, f16, bf16) {
   problem p;
   p.length = 140;
