@@ -117,17 +117,18 @@ inline tile_class classify(const range_stats<Acc>& st, int v, int kb, int nk) no
   return c;
 }
 
-/// s[kk·lds] = the masked combination of the slots' scores tmp[kk·ldt +
-/// i·width] (slot slots[i]) for keys kb + kk, kk < nk: a slot's score counts
+/// s[kk·lds] = the masked combination of the slots' scores src[i][kk·ld_src[i]]
+/// (slot slots[i]; src may be s itself) for keys kb + kk, kk < nk: a slot's score counts
 /// where the key lies in that slot's range for the lane's row; a key in both
 /// (duplicate_boundary_key) enters as log(e^a + e^b). `st`/`v` tell which
 /// bounds can cut the block, so the common cuts cost one compare per key:
 /// the diagonal alone (keys < hi), or the adjacent near/far boundary alone
 /// (slot 0 below hi0, slot 1 from there on).
 template <class Acc>
-inline void merge_slots(const Acc* tmp, std::size_t ldt, const int* slots, int n_slots, int kb,
-                        int nk, const buffers<Acc>& b, const range_stats<Acc>& st, int v,
-                        int rows_pad, bool overlapping, Acc* s, std::size_t lds) noexcept {
+inline void merge_slots(const Acc* const* src, const std::size_t* ld_src, const int* slots,
+                        int n_slots, int kb, int nk, const buffers<Acc>& b,
+                        const range_stats<Acc>& st, int v, int rows_pad, bool overlapping, Acc* s,
+                        std::size_t lds) noexcept {
   using V = simd::vec<Acc>;
   constexpr int w = blocking<Acc>::width;
   const Acc neg_inf = -std::numeric_limits<Acc>::infinity();
@@ -137,7 +138,7 @@ inline void merge_slots(const Acc* tmp, std::size_t ldt, const int* slots, int n
   const int j0 = slots[0];
   const V lo0 = simd::load(lo + j0 * rows_pad), hi0 = simd::load(hi + j0 * rows_pad);
   const auto row = [&](int kk, int i) {
-    return simd::load(tmp + static_cast<std::size_t>(kk) * ldt + i * w);
+    return simd::load(src[i] + static_cast<std::size_t>(kk) * ld_src[i]);
   };
   Acc* out = s;
   if (n_slots == 1) {

@@ -157,22 +157,25 @@ void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const rang
         continue;
       }
       if (cls[i].kind != tile_kind::mixed) continue;
-      // Cut by the diagonal or a segment boundary: gather the copies in use
-      // side by side in tmp, then mask each by its range and combine.
+      // Cut by the diagonal or a segment boundary: mask the primary scores
+      // in place, or combine them with slot 0's scored into tmp.
       int slots[2] = {0, 1};
       const int n_slots = used_slots(cls[i], slots);
-      alignas(simd::max_align) Acc tmp[nk * 2 * w];
-      for (int kk = 0; kk < nk; ++kk)  // the primary scores are already in s
-        simd::store(tmp + kk * 2 * w + (n_slots - 1) * w,
-                    simd::load(si + static_cast<std::size_t>(kk) * lds));
+      alignas(simd::max_align) Acc tmp[nk * w];
+      const Acc* src[2] = {si, si};
+      std::size_t ld_src[2] = {lds, lds};
       if (n_slots == 2) {  // slot 0 ends inside the block: score only the keys before its end
         const Acc* ptr[1] = {qptr(0, v0 + i)};
-        if (st.hi_max[0][v0 + i] <= Acc(kb + nk / 2))
-          qk_rows_in_lanes<Acc, 1, nk / 2>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
-        else
-          qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, tmp, 2 * w);
+        if (st.hi_max[0][v0 + i] <= Acc(kb + nk / 2)) {
+          qk_rows_in_lanes<Acc, 1, nk / 2>(ptr, ldq, kp, ldk, head_dim, tmp, w);
+          std::fill(tmp + nk / 2 * w, tmp + nk * w, neg_inf);  // masked anyway; keep it defined
+        } else {
+          qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, tmp, w);
+        }
+        src[0] = tmp;
+        ld_src[0] = w;
       }
-      merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b, st, v0 + i, ir.rows_pad, overlapping, si,
+      merge_slots(src, ld_src, slots, n_slots, kb, nk, b, st, v0 + i, ir.rows_pad, overlapping, si,
                   lds);
     }
   }
@@ -213,7 +216,9 @@ void scores_dot(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_sta
           rows_of(slots[i], q);
           qk_rows_dot<Acc, R, nk>(q, kp, ldk, dp, tmp + i * w, 2 * w);
         }
-        merge_slots(tmp, 2 * w, slots, n_slots, kb, nk, b, st, 0, ir.rows_pad, overlapping, sp,
+        const Acc* src[2] = {tmp, tmp + w};
+        const std::size_t ld_src[2] = {2 * w, 2 * w};
+        merge_slots(src, ld_src, slots, n_slots, kb, nk, b, st, 0, ir.rows_pad, overlapping, sp,
                     lds);
       }
     }
