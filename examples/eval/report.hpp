@@ -152,10 +152,10 @@ inline std::string heatmap_svg(const sweep_results& res, std::size_t m, const st
                                const std::vector<std::int64_t>& lengths,
                                const std::vector<double>& depths) {
   constexpr int cw = 64, ch = 28, margin = 70, top = 56, bottom = 56;
-  // Wide enough for the title at ~7 px per character of 14 px sans-serif;
+  // Wide enough for the title at ~8 px per character of 14 px sans-serif;
   // the grid centred below it.
   const int grid = margin + cw * static_cast<int>(lengths.size()) + 20;
-  const int w = std::max(grid, static_cast<int>(title.size()) * 7 + 40);
+  const int w = std::max(grid, static_cast<int>(title.size()) * 8 + 40);
   const int left = margin + (w - grid) / 2;
   const int h = top + ch * static_cast<int>(depths.size()) + bottom;
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(w) +
