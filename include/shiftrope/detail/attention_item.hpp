@@ -258,7 +258,8 @@ inline void rotate_rows(const context<Acc, KV>& cx, const item_rows<Acc>& ir, co
     const std::int64_t* sg = b.seg + static_cast<std::size_t>(r) * 6;
     // Row-major copy (the dot path's layout, or a staging row to transpose).
     Acc* x = ir.dot ? dst + static_cast<std::size_t>(r) * dp : b.rot + (r - r0) * dp;
-    if (sg[2 * j + 1] > sg[2 * j]) {  // slot in use: scale, then rotate at its query position
+    // Padding rows (r >= rows) are never output: zeros keep their lanes finite.
+    if (r < ir.rows && sg[2 * j + 1] > sg[2 * j]) {  // in use: scale, rotate at its position
       for (int d = 0; d < cx.head_dim; ++d) x[d] = qr[d] * cx.scale;
       cx.table->rotate(x, sg[4 + j]);
     } else {

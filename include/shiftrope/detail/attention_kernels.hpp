@@ -82,9 +82,10 @@ inline void qk_rows_in_lanes(const Acc* const* qt, std::size_t ldq, const Acc* k
 /// s[kk·lds + r] = Σ_d q[r][d] · k[kk·ldk + d],   r < R, kk < NK:
 /// dot products along head_dim for a handful of rows (decoding). q[r] and
 /// the key rows hold dp values, dp a multiple of the register width
-/// (zero-padded past head_dim).
-template <class Acc, int R, int NK>
-inline void qk_rows_dot(const Acc* const* q, const Acc* k, std::size_t ldk, int dp, Acc* s,
+/// (zero-padded past head_dim). Keys in any storage type KT, converted as
+/// loaded: each key register serves all R rows.
+template <class Acc, int R, int NK, class KT>
+inline void qk_rows_dot(const Acc* const* q, const KT* k, std::size_t ldk, int dp, Acc* s,
                         std::size_t lds) noexcept {
   using V = simd::vec<Acc>;
   constexpr int w = static_cast<int>(simd::lanes<Acc>);
@@ -94,7 +95,8 @@ inline void qk_rows_dot(const Acc* const* q, const Acc* k, std::size_t ldk, int 
   for (int d = 0; d < dp; d += w) {
     V kv[NK];  // each key register is used by all R rows: keep it in a register
     for (int kk = 0; kk < NK; ++kk) {
-      kv[kk] = simd::load(k + static_cast<std::size_t>(kk) * ldk + static_cast<std::size_t>(d));
+      kv[kk] =
+          simd::load_as<Acc>(k + static_cast<std::size_t>(kk) * ldk + static_cast<std::size_t>(d));
       simd::pin(kv[kk]);
     }
     for (int r = 0; r < R; ++r) {
@@ -164,8 +166,9 @@ inline void softmax_step(Acc* s, std::size_t lds, int nk, Acc* m, Acc* l, Acc* a
 
 /// o[r][c] = alpha[r]·o[r][c] + Σ_kk p[kk·ldp + r] · v[kk·ldv + c]
 /// for r < RR rows and c in CV registers of columns: O = diag(alpha)·O + P·V.
-template <class Acc, int RR, int CV>
-inline void pv_rows(const Acc* p, std::size_t ldp, int nk, const Acc* v, std::size_t ldv, Acc* o,
+/// Values in any storage type VT, converted as loaded.
+template <class Acc, int RR, int CV, class VT>
+inline void pv_rows(const Acc* p, std::size_t ldp, int nk, const VT* v, std::size_t ldv, Acc* o,
                     std::size_t ldo, const Acc* alpha) noexcept {
   using V = simd::vec<Acc>;
   constexpr std::size_t w = simd::lanes<Acc>;
@@ -181,9 +184,9 @@ inline void pv_rows(const Acc* p, std::size_t ldp, int nk, const Acc* v, std::si
     const Acc* pr = p + static_cast<std::size_t>(kk) * ldp;
     V pb[RR];
     for (int r = 0; r < RR; ++r) pb[r] = simd::splat(pr[r]);
-    const Acc* vr = v + static_cast<std::size_t>(kk) * ldv;
+    const VT* vr = v + static_cast<std::size_t>(kk) * ldv;
     for (int c = 0; c < CV; ++c) {
-      V vv = simd::load(vr + c * w);
+      V vv = simd::load_as<Acc>(vr + c * w);
       simd::pin(vv);
       for (int r = 0; r < RR; ++r) acc[r][c] = simd::fma(pb[r], vv, acc[r][c]);
     }
@@ -195,8 +198,8 @@ inline void pv_rows(const Acc* p, std::size_t ldp, int nk, const Acc* v, std::si
 
 /// O = diag(alpha)·O + P·V for `rows` rows (o rows of dp values, dp a
 /// multiple of the register width), split into pv_rows × pv_vectors tiles.
-template <class Acc>
-inline void pv_block(const Acc* p, std::size_t ldp, int nk, const Acc* v, std::size_t ldv, Acc* o,
+template <class Acc, class VT>
+inline void pv_block(const Acc* p, std::size_t ldp, int nk, const VT* v, std::size_t ldv, Acc* o,
                      std::size_t ldo, const Acc* alpha, int rows, int dp) noexcept {
   using B = blocking<Acc>;
   static_assert(B::pv_rows == 4 && B::pv_vectors == 4, "the dispatch below covers 1..4");
@@ -207,14 +210,14 @@ inline void pv_block(const Acc* p, std::size_t ldp, int nk, const Acc* v, std::s
     for (int r0 = 0; r0 < rows; r0 += B::pv_rows) {
       const int rr = rows - r0 < B::pv_rows ? rows - r0 : B::pv_rows;
       const Acc* pp = p + r0;
-      const Acc* vp = v + static_cast<std::size_t>(c0) * w;
+      const VT* vp = v + static_cast<std::size_t>(c0) * w;
       Acc* op = o + static_cast<std::size_t>(r0) * ldo + static_cast<std::size_t>(c0) * w;
       const Acc* ap = alpha + r0;
       // Dispatch to a fully unrolled tile (the compile-time sizes keep the
       // accumulators in registers).
       const auto tile = [&](auto rr_c, auto cv_c) {
-        pv_rows<Acc, decltype(rr_c)::value, decltype(cv_c)::value>(pp, ldp, nk, vp, ldv, op, ldo,
-                                                                   ap);
+        pv_rows<Acc, decltype(rr_c)::value, decltype(cv_c)::value, VT>(pp, ldp, nk, vp, ldv, op,
+                                                                       ldo, ap);
       };
       const auto by_cv = [&](auto rr_c) {
         switch (cv) {

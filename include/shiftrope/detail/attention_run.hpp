@@ -183,9 +183,9 @@ void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const rang
 
 /// Scores S^T of keys [0, kn_r) of the tile for the few rows of a decoding
 /// item (dot products along head_dim; s: key kk at s + kk·lds, row r at + r).
-template <class Acc>
+template <class Acc, class KT>
 void scores_dot(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_stats<Acc>& st, int dp,
-                bool overlapping, int kn_r, const Acc* k, std::size_t ldk, Acc* s,
+                bool overlapping, int kn_r, const KT* k, std::size_t ldk, Acc* s,
                 std::size_t lds) noexcept {
   constexpr int w = blocking<Acc>::width;
   const std::size_t slot_size = static_cast<std::size_t>(ir.rows_pad) * dp;
@@ -197,7 +197,7 @@ void scores_dot(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_sta
       for (int r = 0; r < R; ++r) p[r] = b.q + slot * slot_size + static_cast<std::size_t>(r) * dp;
     };
     for (int kb = 0; kb < kn_r; kb += nk) {
-      const Acc* kp = k + static_cast<std::size_t>(kb) * ldk;
+      const KT* kp = k + static_cast<std::size_t>(kb) * ldk;
       Acc* sp = s + static_cast<std::size_t>(kb) * lds;
       const tile_class cls = classify(st, 0, kb, nk);
       const tile_kind kind = cls.kind;
@@ -275,34 +275,45 @@ void prefetch_output(const context<Acc, KV>& cx, const item_rows<Acc>& ir) noexc
 }
 
 /// Where one tile's keys and values are read: the cache in place, or
-/// converted (and zero-padded) copies in the thread's scratch.
-template <class Acc>
+/// converted (and zero-padded) copies in the thread's scratch. Decoding
+/// reads half-precision caches in place too (k_raw, v_raw), converting in
+/// registers: its few rows use each converted register at once, so a copy
+/// through memory would only add traffic.
+template <class Acc, class KV>
 struct tile_source {
-  const Acc* k = nullptr;  // key kk at k + kk·ldk
-  std::size_t ldk = 0;
-  const Acc* v = nullptr;  // value kk at v + kk·ldv (dp readable values)
-  std::size_t ldv = 0;
+  const Acc* k = nullptr;     // key kk at k + kk·ldk
+  const Acc* v = nullptr;     // value kk at v + kk·ldv (dp readable values)
+  const KV* k_raw = nullptr;  // when set, keys are read here instead (same ldk)
+  const KV* v_raw = nullptr;  // when set, values are read here instead (same ldv)
+  std::size_t ldk = 0, ldv = 0;
 };
 
 /// Keys/values [t0, t0 + cnt) of one KV head (kh, vh), rows rounded up to
 /// cnt_r for the score kernels.
 template <class Acc, class KV>
-tile_source<Acc> load_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir,
-                           const buffers<Acc>& b, const KV* kh, const KV* vh, std::int64_t t0,
-                           int cnt, int cnt_r) noexcept {
+tile_source<Acc, KV> load_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir,
+                               const buffers<Acc>& b, const KV* kh, const KV* vh, std::int64_t t0,
+                               int cnt, int cnt_r) noexcept {
   const std::size_t dp = static_cast<std::size_t>(cx.dp);
-  tile_source<Acc> src{b.kt, dp, b.vt, dp};
-  bool k_direct = false, v_direct = false;
-  if constexpr (std::is_same_v<KV, Acc>) {  // read the cache in place when no conversion is due
-    k_direct = cnt_r == cnt && (!ir.dot || cx.head_dim == cx.dp);
-    v_direct = cx.head_dim == cx.dp;
-    if (k_direct)
-      src.k = kh + static_cast<std::size_t>(t0) * cx.pos_stride, src.ldk = cx.pos_stride;
-    if (v_direct)
-      src.v = vh + static_cast<std::size_t>(t0) * cx.pos_stride, src.ldv = cx.pos_stride;
+  tile_source<Acc, KV> src;
+  src.k = b.kt;
+  src.v = b.vt;
+  src.ldk = src.ldv = dp;
+  const KV* k_at = kh + static_cast<std::size_t>(t0) * cx.pos_stride;
+  const KV* v_at = vh + static_cast<std::size_t>(t0) * cx.pos_stride;
+  // In place when every load stays inside a row (whole registers) and a tile.
+  const bool k_direct = cnt_r == cnt && (!ir.dot || cx.head_dim == cx.dp);
+  const bool v_direct = cx.head_dim == cx.dp;
+  if constexpr (std::is_same_v<KV, Acc>) {
+    if (k_direct) src.k = k_at, src.ldk = cx.pos_stride;
+    if (v_direct) src.v = v_at, src.ldv = cx.pos_stride;
+  } else if (ir.dot) {
+    if (k_direct) src.k_raw = k_at, src.ldk = cx.pos_stride;
+    if (v_direct) src.v_raw = v_at, src.ldv = cx.pos_stride;
   }
-  if (!k_direct) pack_rows(kh, cx.pos_stride, t0, cnt, cnt_r, cx.head_dim, cx.dp, b.kt);
-  if (!v_direct) pack_rows(vh, cx.pos_stride, t0, cnt, cnt, cx.head_dim, cx.dp, b.vt);
+  const bool k_packed = src.k == b.kt && !src.k_raw, v_packed = src.v == b.vt && !src.v_raw;
+  if (k_packed) pack_rows(kh, cx.pos_stride, t0, cnt, cnt_r, cx.head_dim, cx.dp, b.kt);
+  if (v_packed) pack_rows(vh, cx.pos_stride, t0, cnt, cnt, cx.head_dim, cx.dp, b.vt);
   return src;
 }
 
@@ -311,7 +322,7 @@ tile_source<Acc> load_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir,
 /// keys are skipped; the others stop at the last key any of their rows sees.
 template <class Acc, class KV>
 void attend_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buffers<Acc>& b,
-                 const range_stats<Acc>& st, const tile_source<Acc>& src, int cnt,
+                 const range_stats<Acc>& st, const tile_source<Acc, KV>& src, int cnt,
                  int nkb) noexcept {
   using B = blocking<Acc>;
   constexpr int w = B::width;
@@ -328,7 +339,9 @@ void attend_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buf
     if (kn <= 0) continue;
     const int kn_r = round_up(kn, nkb);
     const int row0 = v0 * w;
-    if (ir.dot)
+    if (ir.dot && src.k_raw)
+      scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k_raw, src.ldk, b.s, lds);
+    else if (ir.dot)
       scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k, src.ldk, b.s, lds);
     else
       scores_in_lanes(ir, b, st, cx.head_dim, cx.dp, cx.overlapping, v0, nv, kn_r, src.k, src.ldk,
@@ -337,7 +350,11 @@ void attend_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buf
       softmax_step(b.s + i * w, lds, kn_r, b.m + row0 + i * w, b.l + row0 + i * w,
                    b.alpha + row0 + i * w);
     const int rows_mb = std::min(nv * w, ir.rows - row0);
-    pv_block(b.s, lds, kn, src.v, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb, cx.dp);
+    if (src.v_raw)
+      pv_block(b.s, lds, kn, src.v_raw, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb,
+               cx.dp);
+    else
+      pv_block(b.s, lds, kn, src.v, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb, cx.dp);
   }
 }
 
@@ -394,7 +411,7 @@ void run_item(const context<Acc, KV>& cx, const plan& pl, const scratch_layout& 
   for (std::int64_t t0 = k_lo; t0 < k_hi; t0 += B::tile_keys) {
     const int cnt = static_cast<int>(std::min<std::int64_t>(B::tile_keys, k_hi - t0));
     if (!part && t0 + B::tile_keys >= k_hi) prefetch_output(cx, ir);  // last tile
-    const tile_source<Acc> src = load_tile(cx, ir, b, kh, vh, t0, cnt, round_up(cnt, nkb));
+    const tile_source<Acc, KV> src = load_tile(cx, ir, b, kh, vh, t0, cnt, round_up(cnt, nkb));
     tile_ranges(ir, b, t0, cnt, st);
     attend_tile(cx, ir, b, st, src, cnt, nkb);
   }
