@@ -306,6 +306,25 @@ void check_prefill(const problem& p) {
                 first);
 }
 
+/// The last position decoded alone (one query token against the full cache)
+/// against the reference's last row.
+template <class Acc, class KV>
+void check_decode(const problem& p) {
+  CAPTURE(describe(p));
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
+  const inputs<KV> in = make_inputs<KV>(p, rope);
+  const std::int64_t N = p.length - 1;
+  const std::vector<double> want = reference(p, rope, in, N);
+  const auto table = table_of<Acc>(p);
+  std::vector<Acc> got(want.size());
+  run_rows(p, in, table, N, 1, got, p.n_threads);
+  const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+  std::string first;
+  CHECK_MESSAGE(count_mismatches(got.data() + N * row, want.data() + N * row, row, ref_tol<Acc>(),
+                                 &first) == 0,
+                first);
+}
+
 std::vector<remap> string_sweep(std::int64_t L) {
   std::vector<remap> r;
   r.push_back(identity_remap{});
@@ -428,6 +447,22 @@ TEST_CASE_TEMPLATE("KV storage types (double compute)", KV, float, double, f16, 
   p.positions = identity_remap{};
   p.position_major = true;
   check_prefill<double, KV>(p);
+}
+
+TEST_CASE_TEMPLATE("KV storage types when decoding", KV, float, double, f16, bf16) {
+  for (int d : {40, 64}) {  // 64: rows of whole registers, read in place; 40: converted copies
+    problem p;
+    p.length = 300;
+    p.head_dim = d;
+    p.n_heads = 8;
+    p.n_kv_heads = 2;
+    p.positions = string_remap{100, 8};
+    check_decode<float, KV>(p);
+    check_decode<double, KV>(p);
+    p.n_kv_heads = 8;
+    p.positions = identity_remap{};
+    check_decode<float, KV>(p);
+  }
 }
 
 TEST_CASE_TEMPLATE("KV storage types (float compute)", KV, float, double, f16, bf16) {
