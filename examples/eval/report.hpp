@@ -157,7 +157,8 @@ inline std::string heatmap_svg(const sweep_results& res, std::size_t m, const st
   const int grid = margin + cw * static_cast<int>(lengths.size()) + 20;
   const int w = std::max(grid, static_cast<int>(title.size()) * 8 + 40);
   const int left = margin + (w - grid) / 2;
-  const int h = top + ch * static_cast<int>(depths.size()) + bottom;
+  // Tall enough for the rotated "needle depth" label (~90 px) beside few rows.
+  const int h = top + std::max(ch * static_cast<int>(depths.size()), 100) + bottom;
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(w) +
                   "\" height=\"" + std::to_string(h) + "\" font-family=\"sans-serif\">\n";
   s += "<title>" + xml_escape(title) + "</title>\n";
@@ -192,9 +193,10 @@ inline std::string heatmap_svg(const sweep_results& res, std::size_t m, const st
        "\" text-anchor=\"middle\" font-size=\"12\">length (tokens)</text>\n";
   const std::string axis_x = std::to_string(left - margin + 16);
   s += "<text x=\"" + axis_x + "\" y=\"" +
-       std::to_string(top + ch * static_cast<int>(depths.size()) / 2) +
+       std::to_string(top + std::max(ch * static_cast<int>(depths.size()), 100) / 2) +
        "\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 " + axis_x + " " +
-       std::to_string(top + ch * static_cast<int>(depths.size()) / 2) + ")\">needle depth</text>\n";
+       std::to_string(top + std::max(ch * static_cast<int>(depths.size()), 100) / 2) +
+       ")\">needle depth</text>\n";
   return s + "</svg>\n";
 }
 
