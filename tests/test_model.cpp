@@ -7,6 +7,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <new>
+#include <shiftrope/detail/big_buffer.hpp>
 #include <shiftrope/detail/model_ops.hpp>
 #include <shiftrope/model.hpp>
 #include <shiftrope/tokenizer.hpp>
@@ -362,6 +366,25 @@ TEST_CASE("kv_cache: size formula, cap, types") {
   CHECK(error_of([&] { p.validate(); }).find("n_ctx must be >= 1") != std::string::npos);
   CHECK(parse_kv_type("bf16") == kv_type::bf16);
   CHECK(error_of([] { (void)parse_kv_type("f8"); }).find("\"f8\"") != std::string::npos);
+}
+
+TEST_CASE("kv_cache: buffers are zeroed, large ones 2 MiB-aligned, writable to the end") {
+  // 4 layers × 2 heads × 4096 positions × 64 × 4 bytes = 8 MiB per tensor.
+  const kv_cache c(kv_cache_params{4, 2, 64, 4096, kv_type::f32});
+  const auto& st = std::get<kv_storage<float>>(c.typed());
+  const std::uintptr_t k0 = reinterpret_cast<std::uintptr_t>(st.k(0, 0));
+  CHECK(k0 % detail::huge_page_bytes == 0);
+  CHECK(reinterpret_cast<std::uintptr_t>(st.v(0, 0)) % detail::huge_page_bytes == 0);
+  const float* last = st.v(3, 1) + 4095 * 64 + 63;
+  CHECK(*last == 0.0f);
+  CHECK(*st.k(2, 1) == 0.0f);
+  // A small buffer is only cache-line aligned, and the allocator refuses
+  // an element count whose byte size overflows instead of wrapping.
+  std::vector<float, detail::big_buffer_allocator<float>> small(3, 1.5f);
+  CHECK(reinterpret_cast<std::uintptr_t>(small.data()) % 64 == 0);
+  CHECK(small[2] == 1.5f);
+  detail::big_buffer_allocator<double> a;
+  CHECK_THROWS_AS((void)a.allocate(std::numeric_limits<std::size_t>::max() / 4), std::bad_alloc);
 }
 
 TEST_CASE("model_ops: rmsnorm and swiglu against plain formulas (odd sizes)") {

@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "detail/big_buffer.hpp"
 #include "error.hpp"
 #include "numeric.hpp"
 
@@ -111,8 +112,10 @@ class kv_storage {
   }
 
   kv_cache_params p_;
-  std::vector<T> k_;  // [n_layers × n_kv_heads × n_ctx × head_dim]
-  std::vector<T> v_;  // [n_layers × n_kv_heads × n_ctx × head_dim]
+  // [n_layers × n_kv_heads × n_ctx × head_dim] each; huge pages where the
+  // system allows, since decoding streams them (detail/big_buffer.hpp)
+  std::vector<T, detail::big_buffer_allocator<T>> k_;
+  std::vector<T, detail::big_buffer_allocator<T>> v_;
 };
 
 /// A KV cache whose element type is chosen at run time.

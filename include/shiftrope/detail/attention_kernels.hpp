@@ -42,6 +42,7 @@ struct blocking {
   static constexpr int pv_rows = 4;     ///< query rows per P·V micro-tile
   static constexpr int pv_vectors = 4;  ///< head_dim registers per P·V micro-tile
   static constexpr int tile_keys = 64;  ///< keys per K/V tile (packed once, shared by all rows)
+  static constexpr int decode_prefetch_tiles = 2;  ///< decoding asks for the tile this far ahead
   /// Query rows per work item: enough rows that converting a K/V tile once
   /// is cheap next to the FMAs every row spends on it.
   static constexpr int item_rows = 8 * width;
@@ -105,9 +106,11 @@ inline void qk_rows_dot(const Acc* const* q, const KT* k, std::size_t ldk, int d
       for (int kk = 0; kk < NK; ++kk) acc[r][kk] = simd::fma(qv, kv[kk], acc[r][kk]);
     }
   }
+  Acc sums[R * NK];  // all the horizontal sums at once: [r][kk]
+  simd::hsum_many(&acc[0][0], R * NK, sums);
   for (int r = 0; r < R; ++r)
     for (int kk = 0; kk < NK; ++kk)
-      s[static_cast<std::size_t>(kk) * lds + static_cast<std::size_t>(r)] = simd::hsum(acc[r][kk]);
+      s[static_cast<std::size_t>(kk) * lds + static_cast<std::size_t>(r)] = sums[r * NK + kk];
 }
 
 /// Keys per qk_rows_dot call for R rows: R × NK <= 16 accumulators, NK a

@@ -379,6 +379,22 @@ void finish_item(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buf
   }
 }
 
+/// Asks for the key and value rows of the tile at t (when t < k_hi) ahead
+/// of use. A decoding item does little arithmetic per byte it streams, so
+/// its loads would otherwise wait on memory tile after tile; two tiles ahead
+/// measured 10-15% faster at 32768 keys than no prefetch (one was close).
+template <class Acc, class KV>
+void prefetch_tile(const context<Acc, KV>& cx, const KV* kh, const KV* vh, std::int64_t t,
+                   std::int64_t k_hi) noexcept {
+  if (t >= k_hi) return;
+  const std::int64_t n = std::min<std::int64_t>(blocking<Acc>::tile_keys, k_hi - t);
+  const std::size_t bytes = static_cast<std::size_t>(cx.head_dim) * sizeof(KV);
+  for (std::int64_t i = t; i < t + n; ++i) {
+    simd::prefetch(kh + static_cast<std::size_t>(i) * cx.pos_stride, bytes);
+    simd::prefetch(vh + static_cast<std::size_t>(i) * cx.pos_stride, bytes);
+  }
+}
+
 /// Runs one work item: its rows against keys [k_lo, k_hi) of its chunk,
 /// tile by tile, then finish_item.
 template <class Acc, class KV>
@@ -411,6 +427,7 @@ void run_item(const context<Acc, KV>& cx, const plan& pl, const scratch_layout& 
   for (std::int64_t t0 = k_lo; t0 < k_hi; t0 += B::tile_keys) {
     const int cnt = static_cast<int>(std::min<std::int64_t>(B::tile_keys, k_hi - t0));
     if (!part && t0 + B::tile_keys >= k_hi) prefetch_output(cx, ir);  // last tile
+    if (ir.dot) prefetch_tile(cx, kh, vh, t0 + B::decode_prefetch_tiles * B::tile_keys, k_hi);
     const tile_source<Acc, KV> src = load_tile(cx, ir, b, kh, vh, t0, cnt, round_up(cnt, nkb));
     tile_ranges(ir, b, t0, cnt, st);
     attend_tile(cx, ir, b, st, src, cnt, nkb);
