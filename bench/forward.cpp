@@ -35,10 +35,13 @@ Times the forward pass on random-weight models (written once into --model-dir):
   pp512, pp2048  prompt processing from an empty cache, tokens/s (one chunk of
                  512 tokens at a time, logits of the last token only)
   tg128          128 tokens decoded one at a time from an empty context, tokens/s
-and prints one JSON line per (shape, weights, remap) with the FMA peak and the
-read bandwidth measured in the same run (bandwidth right before and after the
-tg128 run) and the ratios to llama.cpp's llama-bench figures (fa1 column: flash
-attention, f16 KV cache, as here; the fa0 ratios are printed too).
+and prints one JSON line per (shape, weights, remap) with the FMA peak (right
+before pp512) and the read bandwidth (right before and after each tg128 run)
+measured in the same run, and the ratios to llama.cpp's llama-bench figures
+(fa1 column: flash attention, f16 KV cache, as here; fa0 ratios printed too).
+tg128_bw_fraction: median over the runs of weight bytes per token × tokens/s
+÷ the mean of the two bandwidths around the run. pp512_gflops counts 2 FLOPs
+per weight per token and 4·head_dim per (query, key) pair and head.
 
   --shape LIST     smollm-135m,tinyllama-1.1b (default: both)
   --weights LIST   f32,f16 (default; also bf16, q8_0: no llama.cpp figure)
@@ -336,8 +339,10 @@ class json_line {
 /// Measurements of one (shape, weights, remap).
 struct measured {
   bench::rate pp512, pp2048, tg128;
-  double peak = 0;                     // FMA peak right before pp512, GFLOP/s
-  double bw_before = 0, bw_after = 0;  // read bandwidth right before / after tg128, GB/s
+  double peak = 0;  // FMA peak right before pp512, GFLOP/s
+  std::vector<double>
+      bw;  // [reps + 1] read bandwidth before each tg128 run and after the last, GB/s
+  std::vector<double> fraction;  // [reps] tg128 run i's weight GB/s / mean(bw[i], bw[i + 1])
   double load_before = -1, load_after = -1;
 };
 
@@ -349,7 +354,7 @@ void print_result(const model& m, const std::string& shape, weight_type w, const
   const auto ratio = [&](double ours, double theirs) {
     return ref != nullptr && fair && ours > 0 ? ours / theirs : nan;
   };
-  const double bw = 0.5 * (r.bw_before + r.bw_after);
+  const double bw = bench::median(r.bw);
   const double bytes = weight_bytes_per_token(m);
   const double pp512_gflops = prefill_flops(m.config(), 512) * 1e-9 * r.pp512.median / 512;
   json_line j;
@@ -362,9 +367,11 @@ void print_result(const model& m, const std::string& shape, weight_type w, const
   j.add("tg128_tps", r.tg128.median).add("tg128_tps_best", r.tg128.best);
   j.add("weight_bytes_per_token", bytes);
   j.add("tg128_gbs", bytes * r.tg128.median * 1e-9);
-  j.add("bandwidth_gbs", bw).add("bandwidth_before_gbs", r.bw_before);
-  j.add("bandwidth_after_gbs", r.bw_after);
-  j.add("tg128_bw_fraction", bytes * r.tg128.median * 1e-9 / bw);
+  j.add("bandwidth_gbs", bw);
+  j.add("bandwidth_min_gbs", *std::min_element(r.bw.begin(), r.bw.end()));
+  j.add("bandwidth_max_gbs", *std::max_element(r.bw.begin(), r.bw.end()));
+  j.add("tg128_bw_fraction", bench::median(r.fraction));
+  j.add("tg128_bw_fraction_best", *std::max_element(r.fraction.begin(), r.fraction.end()));
   j.add("peak_gflops", r.peak).add("pp512_gflops", pp512_gflops);
   j.add("pp512_peak_fraction", pp512_gflops / r.peak);
   j.add("llamacpp_fa", "fa1");
@@ -382,8 +389,8 @@ void print_result(const model& m, const std::string& shape, weight_type w, const
 // ------------------------------------------------------------------ runs --
 
 /// Verifies, then times pp512 (FMA peak measured right before), pp2048 and
-/// tg128 (read bandwidth measured right before and after) for one model and
-/// remap, and prints the line.
+/// tg128 (read bandwidth measured before and after each run) for one model
+/// and remap, and prints the line.
 void bench_one(const options& o, int threads, const model& m, const std::string& shape,
                weight_type w, const std::string& remap) {
   session_params sp;
@@ -414,10 +421,17 @@ void bench_one(const options& o, int threads, const model& m, const std::string&
     for (int i = 0; i < o.reps; ++i) pp2048.push_back(time_prefill(s, tokens, 2048, logits));
     r.pp2048 = summarize(pp2048);
   }
-  std::fprintf(stderr, "  tg128 x %d (bandwidth before and after)\n", o.reps);
-  r.bw_before = bench::measure_read_bandwidth_gbs(threads, std::size_t(512) << 20, 3).median;
-  for (int i = 0; i < o.reps; ++i) tg128.push_back(time_decode(s, tokens, 128, logits));
-  r.bw_after = bench::measure_read_bandwidth_gbs(threads, std::size_t(512) << 20, 3).median;
+  // Bandwidth drifts by up to 1.7x within minutes: measured before each tg128
+  // run and after the last; each run is judged against its neighbours.
+  std::fprintf(stderr, "  tg128 x %d (bandwidth before and after each)\n", o.reps);
+  const double bytes = weight_bytes_per_token(m);
+  r.bw.push_back(bench::measure_read_bandwidth_gbs(threads, std::size_t(512) << 20, 3).median);
+  for (int i = 0; i < o.reps; ++i) {
+    tg128.push_back(time_decode(s, tokens, 128, logits));
+    r.bw.push_back(bench::measure_read_bandwidth_gbs(threads, std::size_t(512) << 20, 3).median);
+    r.fraction.push_back(bytes * tg128.back() * 1e-9 /
+                         (0.5 * (r.bw[r.bw.size() - 2] + r.bw.back())));
+  }
   r.tg128 = summarize(tg128);
   r.load_after = load_average();
   print_result(m, shape, w, remap, o, threads, r);

@@ -17,6 +17,9 @@
 #                 else cores / 2); each is one single-threaded process.
 #   FUZZ_ONLY     space-separated subset of harnesses to run.
 #   FUZZ_NO_BUILD set to 1 to reuse build/fuzz as it is.
+#   FUZZ_RUNS     stop a harness after this many executions (when it comes
+#                 before SECONDS_PER_HARNESS), e.g. FUZZ_RUNS=1000000 with a
+#                 generous time for a long run outside CI.
 # The growing corpus of each harness is kept in build/fuzz/corpus/<harness>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +28,12 @@ seconds=${1:-45}
 case "$seconds" in
   '' | *[!0-9]*)
     echo "fuzz/run.sh: SECONDS_PER_HARNESS must be a positive integer, got '$seconds'" >&2
+    exit 2
+    ;;
+esac
+case "${FUZZ_RUNS:-1}" in
+  '' | *[!0-9]*)
+    echo "fuzz/run.sh: FUZZ_RUNS must be a positive integer, got '${FUZZ_RUNS}'" >&2
     exit 2
     ;;
 esac
@@ -80,6 +89,7 @@ run_one() {
   local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024
     -max_len="$(max_len "$h")" -print_final_stats=1 -artifact_prefix="$artifacts/")
   [ -n "$dict" ] && args+=(-dict="$dict")
+  [ -n "${FUZZ_RUNS:-}" ] && args+=(-runs="$FUZZ_RUNS")
   "$build/bin/fuzz_$h" "${args[@]}" "${dirs[@]}" >"$log" 2>&1
 }
 
