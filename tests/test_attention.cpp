@@ -568,6 +568,95 @@ TEST_CASE_TEMPLATE("chunked prefill equals one call; 1, 2 and 3 threads agree", 
   CHECK(count_mismatches(chunked.data(), one.data(), one.size(), same_tol<Acc>()) == 0);
 }
 
+namespace {
+
+/// Writes NaN and +Inf into the cache's key and value rows at positions
+/// [first, length) of every KV head: the value row at `first` all +Inf, and
+/// one element of each key and value row from there on, NaN and +Inf
+/// alternating between positions. The reference's k_plain/v_plain stay clean.
+template <class KV>
+void poison_from(const problem& p, inputs<KV>& in, std::int64_t first) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::size_t L = static_cast<std::size_t>(p.length),
+                    D = static_cast<std::size_t>(p.head_dim);
+  const std::size_t G = static_cast<std::size_t>(p.n_kv_heads);
+  for (std::size_t n = static_cast<std::size_t>(first); n < L; ++n)
+    for (std::size_t h = 0; h < G; ++h) {
+      const std::size_t at = p.position_major ? (n * G + h) * D : (h * L + n) * D;
+      const bool odd = n % 2 != 0;
+      if (n == static_cast<std::size_t>(first))
+        for (std::size_t i = 0; i < D; ++i) in.v[at + i] = shiftrope::convert<KV>(inf);
+      in.v[at + n % D] = shiftrope::convert<KV>(odd ? inf : nan);
+      in.k[at + (3 * n + 1) % D] = shiftrope::convert<KV>(odd ? nan : inf);
+    }
+}
+
+bool all_non_finite(const float* x, std::size_t n) {
+  return std::none_of(x, x + n, [](float a) { return std::isfinite(a); });
+}
+bool all_non_finite(const double* x, std::size_t n) {
+  return std::none_of(x, x + n, [](double a) { return std::isfinite(a); });
+}
+
+/// A cache whose positions from `first` on hold NaN/+Inf keys and values:
+/// rows before `first` of a prefill must equal the naive reference of the
+/// problem cut at `first` (which never reads those positions), in one call
+/// and when the rows around `first` come as a short chunk of their own (the
+/// few-rows path); rows from `first` on see an all-+Inf value row, so every
+/// output value there is +Inf or NaN.
+template <class Acc, class KV>
+void check_poisoned(const problem& p, std::int64_t first) {
+  CAPTURE(describe(p));
+  CAPTURE(first);
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
+  inputs<KV> in = make_inputs<KV>(p, rope);
+  problem cut = p;
+  cut.length = first;
+  const std::vector<double> want = reference(cut, rope, in);
+  poison_from(p, in, first);
+  const auto table = table_of<Acc>(p);
+  const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+  std::vector<Acc> got(static_cast<std::size_t>(p.length) * row);
+  run_rows(p, in, table, 0, p.length, got, p.n_threads);
+  std::string msg;
+  CHECK_MESSAGE(count_mismatches(got.data(), want.data(), want.size(), ref_tol<Acc>(), &msg) == 0,
+                msg);
+  for (std::int64_t m = first; m < p.length; ++m)
+    CHECK(all_non_finite(got.data() + static_cast<std::size_t>(m) * row, row));
+  std::vector<Acc> chunk(got.size());
+  run_rows(p, in, table, first - 1, 2, chunk, p.n_threads);  // rows first - 1 and first
+  const std::size_t at = static_cast<std::size_t>(first - 1) * row;
+  CHECK_MESSAGE(
+      count_mismatches(chunk.data() + at, want.data() + at, row, ref_tol<Acc>(), &msg) == 0, msg);
+  CHECK(all_non_finite(chunk.data() + at + row, row));
+}
+
+}  // namespace
+
+// Keys past a row's causal limit share the row's tiles (the diagonal cuts
+// them): their values must contribute nothing, not 0 · value (0 · NaN and
+// 0 · Inf are NaN). MHA puts 4 positions in a P·V micro-tile, GQA 4 one;
+// head_dim 64 reads f32 values in place, 72 through the converted copy.
+TEST_CASE_TEMPLATE("NaN and +Inf in later keys and values leave earlier rows of a prefill alone",
+                   KV, float, f16) {
+  for (const std::int64_t L : {17, 129})
+    for (const int threads : {1, 2})
+      for (const auto& [h, g] : {std::pair{4, 4}, std::pair{8, 2}})
+        for (const int d : {64, 72})
+          for (const remap& r : {remap{identity_remap{}}, remap{string_remap{L / 3, 2}}}) {
+            problem p;
+            p.length = L;
+            p.n_threads = threads;
+            p.n_heads = h;
+            p.n_kv_heads = g;
+            p.head_dim = d;
+            p.positions = r;
+            check_poisoned<float, KV>(p, L / 2 + 3);
+            check_poisoned<double, KV>(p, L / 2 + 3);
+          }
+}
+
 TEST_CASE("out may be q: each row's query is read before its output is written") {
   problem p;
   p.length = 1100;  // long enough for decoding to split the key axis over 2 threads

@@ -167,12 +167,16 @@ inline void softmax_step(Acc* s, std::size_t lds, int nk, Acc* m, Acc* l, Acc* a
   simd::store(alpha, a);
 }
 
-/// o[r][c] = alpha[r]·o[r][c] + Σ_kk p[kk·ldp + r] · v[kk·ldv + c]
-/// for r < RR rows and c in CV registers of columns: O = diag(alpha)·O + P·V.
-/// Values in any storage type VT, converted as loaded.
+/// o[r][c] = alpha[r]·o[r][c] + Σ_{kk < end[r]} p[kk·ldp + r] · v[kk·ldv + c]
+/// for r < RR rows and c in CV registers of columns: O = diag(alpha)·O + P·V
+/// over the keys each row sees. Every row sees keys [0, nk_all): the plain
+/// FMA loop. Keys [nk_all, nk) (a tile cut by the diagonal) are skipped by
+/// the rows past whose end they lie rather than weighted by their p = 0:
+/// 0 · NaN and 0 · Inf are NaN, and a later position's value must not reach
+/// an earlier row. Values in any storage type VT, converted as loaded.
 template <class Acc, int RR, int CV, class VT>
-inline void pv_rows(const Acc* p, std::size_t ldp, int nk, const VT* v, std::size_t ldv, Acc* o,
-                    std::size_t ldo, const Acc* alpha) noexcept {
+inline void pv_rows(const Acc* p, std::size_t ldp, int nk_all, int nk, const int* end, const VT* v,
+                    std::size_t ldv, Acc* o, std::size_t ldo, const Acc* alpha) noexcept {
   using V = simd::vec<Acc>;
   constexpr std::size_t w = simd::lanes<Acc>;
   V acc[RR][CV];
@@ -181,7 +185,7 @@ inline void pv_rows(const Acc* p, std::size_t ldp, int nk, const VT* v, std::siz
     for (int c = 0; c < CV; ++c)
       acc[r][c] = a * simd::load(o + static_cast<std::size_t>(r) * ldo + c * w);
   }
-  for (int kk = 0; kk < nk; ++kk) {
+  for (int kk = 0; kk < nk_all; ++kk) {
     // Broadcast the RR probabilities first, then load each V register once
     // and use it RR times (loaded per row, the tile would be load-bound).
     const Acc* pr = p + static_cast<std::size_t>(kk) * ldp;
@@ -194,16 +198,32 @@ inline void pv_rows(const Acc* p, std::size_t ldp, int nk, const VT* v, std::siz
       for (int r = 0; r < RR; ++r) acc[r][c] = simd::fma(pb[r], vv, acc[r][c]);
     }
   }
+  for (int kk = nk_all; kk < nk; ++kk) {  // some rows end before kk: they skip it
+    const Acc* pr = p + static_cast<std::size_t>(kk) * ldp;
+    V pb[RR];
+    bool seen[RR];
+    for (int r = 0; r < RR; ++r) pb[r] = simd::splat(pr[r]), seen[r] = kk < end[r];
+    const VT* vr = v + static_cast<std::size_t>(kk) * ldv;
+    for (int c = 0; c < CV; ++c) {
+      V vv = simd::load_as<Acc>(vr + c * w);
+      simd::pin(vv);
+      for (int r = 0; r < RR; ++r)
+        if (seen[r]) acc[r][c] = simd::fma(pb[r], vv, acc[r][c]);
+    }
+  }
   for (int r = 0; r < RR; ++r)
     for (int c = 0; c < CV; ++c)
       simd::store(o + static_cast<std::size_t>(r) * ldo + c * w, acc[r][c]);
 }
 
 /// O = diag(alpha)·O + P·V for `rows` rows (o rows of dp values, dp a
-/// multiple of the register width), split into pv_rows × pv_vectors tiles.
+/// multiple of the register width), split into pv_rows × pv_vectors tiles;
+/// row r sums keys [0, end[r]) of the tile (end[r] >= 0). Each tile stops at
+/// the last key one of its rows sees; only keys some of its rows see and
+/// others do not take the masked loop of pv_rows.
 template <class Acc, class VT>
-inline void pv_block(const Acc* p, std::size_t ldp, int nk, const VT* v, std::size_t ldv, Acc* o,
-                     std::size_t ldo, const Acc* alpha, int rows, int dp) noexcept {
+inline void pv_block(const Acc* p, std::size_t ldp, const int* end, const VT* v, std::size_t ldv,
+                     Acc* o, std::size_t ldo, const Acc* alpha, int rows, int dp) noexcept {
   using B = blocking<Acc>;
   static_assert(B::pv_rows == 4 && B::pv_vectors == 4, "the dispatch below covers 1..4");
   constexpr int w = B::width;
@@ -212,6 +232,11 @@ inline void pv_block(const Acc* p, std::size_t ldp, int nk, const VT* v, std::si
     const int cv = n_vec - c0 < B::pv_vectors ? n_vec - c0 : B::pv_vectors;
     for (int r0 = 0; r0 < rows; r0 += B::pv_rows) {
       const int rr = rows - r0 < B::pv_rows ? rows - r0 : B::pv_rows;
+      int nk_all = end[r0], nk = end[r0];  // keys every row sees, keys some row sees
+      for (int r = r0 + 1; r < r0 + rr; ++r) {
+        nk_all = end[r] < nk_all ? end[r] : nk_all;
+        nk = end[r] > nk ? end[r] : nk;
+      }
       const Acc* pp = p + r0;
       const VT* vp = v + static_cast<std::size_t>(c0) * w;
       Acc* op = o + static_cast<std::size_t>(r0) * ldo + static_cast<std::size_t>(c0) * w;
@@ -219,8 +244,8 @@ inline void pv_block(const Acc* p, std::size_t ldp, int nk, const VT* v, std::si
       // Dispatch to a fully unrolled tile (the compile-time sizes keep the
       // accumulators in registers).
       const auto tile = [&](auto rr_c, auto cv_c) {
-        pv_rows<Acc, decltype(rr_c)::value, decltype(cv_c)::value, VT>(pp, ldp, nk, vp, ldv, op,
-                                                                       ldo, ap);
+        pv_rows<Acc, decltype(rr_c)::value, decltype(cv_c)::value, VT>(
+            pp, ldp, nk_all, nk, end + r0, vp, ldv, op, ldo, ap);
       };
       const auto by_cv = [&](auto rr_c) {
         switch (cv) {

@@ -350,11 +350,18 @@ void attend_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buf
       softmax_step(b.s + i * w, lds, kn_r, b.m + row0 + i * w, b.l + row0 + i * w,
                    b.alpha + row0 + i * w);
     const int rows_mb = std::min(nv * w, ir.rows - row0);
+    // Keys [0, end[r]) of the tile are causal for row row0 + r (the remaps'
+    // segments cover keys [0, m]); P·V skips the others, whatever their values.
+    int end[B::block_rows];
+    for (int r = 0; r < rows_mb; ++r) {
+      const Acc hi = std::max(b.hi[row0 + r], b.hi[ir.rows_pad + row0 + r]);
+      end[r] = std::clamp(static_cast<int>(hi), 0, kn);
+    }
     if (src.v_raw)
-      pv_block(b.s, lds, kn, src.v_raw, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb,
+      pv_block(b.s, lds, end, src.v_raw, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb,
                cx.dp);
     else
-      pv_block(b.s, lds, kn, src.v, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb, cx.dp);
+      pv_block(b.s, lds, end, src.v, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb, cx.dp);
   }
 }
 
