@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <exception>
 #include <initializer_list>
+#include <new>
 #include <optional>
 #include <shiftrope/error.hpp>
 #include <stdexcept>
@@ -246,8 +247,9 @@ class args {
 };
 
 /// Runs body (returning the exit code) and turns failures into one line on
-/// stderr: bad flags (cli_error) and bad parameters (shiftrope::error) exit
-/// with 2, anything else with 1.
+/// stderr: bad flags (cli_error), bad parameters (shiftrope::error) and
+/// running out of memory (std::bad_alloc: flags or inputs that ask for more
+/// than the machine has) exit with 2, anything else with 1.
 template <class Body>
 int run(const char* program, Body&& body) noexcept {
   try {
@@ -257,6 +259,12 @@ int run(const char* program, Body&& body) noexcept {
     return 2;
   } catch (const shiftrope::error& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "%s: out of memory: the flags or the input ask for more memory than is "
+                 "available\n",
+                 program);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: error: %s\n", program, e.what());

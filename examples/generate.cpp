@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "session_memory.hpp"
 
 namespace {
 
@@ -60,7 +61,8 @@ Positions (default: plain RoPE):
 
 Runtime:
   -t N               threads (default: OpenMP's default)
-  --ctx N            KV cache positions (default: prompt + new tokens)
+  --ctx N            KV cache positions (default: prompt + new tokens); a context
+                     whose KV cache would not fit in this machine's memory is refused
   --batch N          prefill chunk in tokens (default 256)
   --kv-type T        KV cache storage: f32 (default), f16, bf16
 
@@ -71,7 +73,8 @@ Output:
   --help, -h         this text
 
 Timings (tokens/s of prefill and decode) go to stderr. Exit status: 0 on
-success, 2 on bad flags or input (one line on stderr), 1 on other failures.
+success, 2 on bad flags or input, or too little memory for them (one line on
+stderr), 1 on other failures.
 )HELP";
 
 constexpr int kDefaultNew = 64;
@@ -364,6 +367,18 @@ shiftrope::session_params session_for(const cli::args& a, const options& o,
   return sp;
 }
 
+// The session, its context checked against memory first; a refusal names
+// the flag that sized the context (--ctx, else --steps, else -n).
+std::unique_ptr<shiftrope::session> open_session(const cli::args& a, const options& o,
+                                                 const shiftrope::model& m, std::int64_t n_prompt,
+                                                 std::int64_t n_new) {
+  const shiftrope::session_params sp = session_for(a, o, m, n_prompt, n_new);
+  const std::string prompt = " after a " + std::to_string(n_prompt) + "-token prompt";
+  if (o.n_ctx) return cli::open_session(m, sp, "--ctx", "");
+  if (o.steps) return cli::open_session(m, sp, "--steps", "");
+  return cli::open_session(m, sp, "-n", std::to_string(n_new) + " new tokens" + prompt);
+}
+
 // Prefill (with --dump-logits: every row), then sample up to n_new tokens.
 void generate(const options& o, shiftrope::session& s, const shiftrope::tokenizer* tok,
               std::int64_t n_new, logits_file& dump, text_printer& out, run_result& r) {
@@ -453,11 +468,11 @@ int run(int argc, char** argv) {
   // --steps N: llama2.c feeds positions [0, N) and prints the token sampled
   // at each, so the sequence ends with N + 1 tokens, BOS included.
   const std::int64_t n_new = o.steps ? *o.steps + 1 - n_prompt : o.n_new.value_or(kDefaultNew);
-  shiftrope::session s(m, session_for(a, o, m, n_prompt, n_new));
+  const std::unique_ptr<shiftrope::session> s = open_session(a, o, m, n_prompt, n_new);
   text_printer out(tok.get(), o.json);
   out.update(r.ids, false);
-  generate(o, s, tok.get(), n_new, dump, out, r);
-  report(o, m, s, r, out);
+  generate(o, *s, tok.get(), n_new, dump, out, r);
+  report(o, m, *s, r, out);
   return 0;
 }
 

@@ -1,10 +1,12 @@
 // examples/passkey.cpp - shiftrope-passkey: the long-context retrieval sweep
 // (passkey, or the paper's 4-needle NIAH) over lengths × depths × methods
 // on one model. The logic lives in examples/eval/*.hpp; run with --help.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <shiftrope/model.hpp>
 #include <string>
@@ -16,6 +18,7 @@
 #include "eval/prompt.hpp"
 #include "eval/report.hpp"
 #include "eval/sweep.hpp"
+#include "session_memory.hpp"
 
 namespace {
 
@@ -74,7 +77,8 @@ Output:
   --quiet            no progress on stderr
   --help, -h         this text
 
-Exit status: 0 on success, 2 on bad flags or input (one line on stderr), 1 otherwise.
+Exit status: 0 on success, 2 on bad flags or input, or too little memory for them
+(one line on stderr), 1 otherwise.
 )HELP";
 
 const std::initializer_list<cli::flag_spec> kFlags = {
@@ -248,7 +252,15 @@ int run(int argc, char** argv) {
       a.get_int<std::int64_t>("--train-len", 2, kMaxLen, m.config().train_len);
   eval::prompt_builder builder(codec, po);
   const eval::sweep_config cfg = sweep_for(a, builder, train_len);
-  shiftrope::session s(m, session_for(a, cfg, builder, train_len));
+  const shiftrope::session_params sp = session_for(a, cfg, builder, train_len);
+  const std::int64_t longest = *std::max_element(cfg.lengths.begin(), cfg.lengths.end());
+  const std::unique_ptr<shiftrope::session> session =
+      a.has("--ctx")
+          ? cli::open_session(m, sp, "--ctx", "")
+          : cli::open_session(m, sp, "--lengths",
+                              "length " + std::to_string(longest) +
+                                  (a.has("--lengths") ? "" : " (default: fractions of L)"));
+  shiftrope::session& s = *session;
   outputs out;
   open_outputs(a, cfg.methods, out);
   const char* task = po.task == eval::task_kind::needles ? "needles" : "passkey";

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <shiftrope/model.hpp>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include "eval/codec.hpp"
 #include "eval/methods.hpp"
 #include "eval/report.hpp"
+#include "session_memory.hpp"
 
 namespace {
 
@@ -58,7 +60,8 @@ Output:
   --quiet            no progress on stderr
   --help, -h         this text
 
-Exit status: 0 on success, 2 on bad flags or input (one line on stderr), 1 otherwise.
+Exit status: 0 on success, 2 on bad flags or input, or too little memory for them
+(one line on stderr), 1 otherwise.
 )HELP";
 
 const std::initializer_list<cli::flag_spec> kFlags = {
@@ -183,7 +186,9 @@ int run(int argc, char** argv) {
     if (!*json)
       throw cli::cli_error("--json", "cannot open " + cli::quoted(*path) + " for writing");
   }
-  shiftrope::session s(m, sp);
+  const std::unique_ptr<shiftrope::session> session =
+      cli::open_session(m, sp, "--ctx", a.has("--ctx") ? "" : "the default (the training length)");
+  shiftrope::session& s = *session;
   eval::progress prog(static_cast<double>(methods.size() * windows.size()), a.has("--quiet"));
   std::vector<eval::nll_buckets> res;
   std::vector<float> logits;

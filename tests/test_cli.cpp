@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -143,5 +144,7 @@ TEST_CASE("wants_help and run's exit codes") {
   CHECK(cli::run("prog", []() -> int { throw cli::cli_error("--n", "bad"); }) == 2);
   CHECK(cli::run("prog", []() -> int { shiftrope::fail("gguf: bad magic"); }) == 2);
   CHECK(cli::run("prog", []() -> int { throw std::runtime_error("disk full"); }) == 1);
+  // Running out of memory comes from flags or inputs that ask for too much.
+  CHECK(cli::run("prog", []() -> int { throw std::bad_alloc(); }) == 2);
   CHECK(cli::cli_error("--n", "bad").flag() == "--n");
 }

@@ -57,10 +57,16 @@ struct result {
   std::string out, err;
 };
 
-result run(const std::vector<std::string>& args) {
+// Runs the program; with limit_kib > 0 under an address-space limit of that
+// many KiB (the shell's ulimit -v), where an allocation above the limit fails
+// at once instead of touching memory.
+result run(const std::vector<std::string>& args, long limit_kib = 0) {
   REQUIRE_MESSAGE(fs::exists(kBinary), "the program is not built: ", kBinary);
   const fs::path out = scratch() / "stdout.txt", err = scratch() / "stderr.txt";
   std::string cmd = quote(kBinary);
+  if (limit_kib > 0)  // sh -c 'ulimit -v N && exec "$0" "$@"' BINARY ARGS...
+    cmd = "/bin/sh -c " +
+          quote("ulimit -v " + std::to_string(limit_kib) + R"( && exec "$0" "$@")") + " " + cmd;
   for (const std::string& a : args) cmd += " " + quote(a);
   cmd += " >" + quote(out.string()) + " 2>" + quote(err.string());
   const int status = std::system(cmd.c_str());
@@ -367,6 +373,65 @@ TEST_CASE("shiftrope-generate: bad input exits with 2 and one line naming the pr
     CHECK(r.err.find(c.expect) != std::string::npos);
     CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
     CHECK(r.err.back() == '\n');
+    CHECK(r.out.empty());
+  }
+}
+
+// AddressSanitizer reserves terabytes of address space for its shadow memory,
+// so a program built with it cannot start under ulimit -v.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+// The KV cache is allocated up front for the whole context. A context whose
+// cache is above the cap (64 GiB) or this machine's memory is refused before
+// anything is allocated, naming the flag that sized it and its value; one
+// whose allocation fails anyway is reported the same way. stories260K takes
+// 1280 bytes of f32 KV cache per position: 2^30 positions are 1.25 TiB, above
+// the cap on any machine. -n 4000000 (4.9 GiB) and --ctx 40000000 (49 GiB)
+// run under a 1 GiB address-space limit, so that they are refused (machines
+// with less memory) or fail to allocate (the others) without touching memory.
+TEST_CASE("shiftrope-generate: a context beyond memory exits with 2 naming the flag") {
+  if (!have({shared("stories260K.gguf")})) return;
+  const std::string gguf = shared("stories260K.gguf");
+  struct big_case {
+    std::vector<std::string> args;
+    std::string flag, value;  // the message starts with "flag: " and holds value
+    bool limited;             // run under ulimit -v
+  };
+  const std::vector<big_case> cases = {
+      {{"-n", "1073741824"}, "-n", "1073741824", false},
+      {{"--ctx", "1073741824"}, "--ctx", "1073741824", false},
+      {{"--steps", "1073741824"}, "--steps", "1073741824", false},
+      {{"--ctx", "1073741824", "-n", "3", "--kv-type", "f16"}, "--ctx", "1073741824", false},
+      {{"-n", "4000000"}, "-n", "4000000", true},
+      {{"--ctx", "40000000", "-n", "3"}, "--ctx", "40000000", true},
+      {{"-n", "4000000", "--self-extend", "4,64"}, "-n", "4000000", true},
+  };
+  constexpr long kLimitKib = 1L << 20;  // 1 GiB
+  for (const big_case& c : cases) {
+    std::vector<std::string> args = {"-m", gguf, "-p", "x", "-t", "1"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    std::string shown;
+    for (const std::string& a : c.args) shown += a + " ";
+    if (c.limited && kAddressSanitizer) {
+      MESSAGE("skipped under AddressSanitizer (no ulimit -v): ", shown);
+      continue;
+    }
+    const result r = run(args, c.limited ? kLimitKib : 0);
+    INFO("args: ", shown, "\nstderr: ", r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.rfind("shiftrope-generate: " + c.flag + ": ", 0) == 0);
+    CHECK(r.err.find(c.value) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
     CHECK(r.out.empty());
   }
 }
