@@ -560,6 +560,38 @@ TEST_CASE("session: a NaN later in the same prefill chunk leaves earlier rows al
   CHECK(close(got, want));
 }
 
+// Contexts beyond the training length are allowed (n_ctx is the caller's
+// choice). Plain RoPE then scores distances it never saw in training, up to
+// N - 1. STRING's largest distance is N - 1 - S + W: it stays inside the
+// trained range only while N <= L + S - W; past that it extrapolates too,
+// by less than RoPE. Either way the logits stay finite and rows m < S,
+// which see only distances below S, are RoPE's.
+TEST_CASE("session: contexts beyond the training length, with and without STRING") {
+  const model m = tiny_model();
+  const std::int64_t L = tiny_train_len, N = 3 * L, S = 16, W = 4;
+  const std::vector<int> tokens = some_tokens(static_cast<std::size_t>(N));
+  session_params p = one_thread(N);
+  const std::vector<float> rope = session(m, p).forward(tokens, 0, logits_rows::all);
+  p.position_remap = string_remap{S, W};
+  session s(m, p);
+  CHECK(s.train_len() == L);
+  const std::vector<float> str = s.forward(tokens, 0, logits_rows::all);
+  REQUIRE(rope.size() == static_cast<std::size_t>(N * tiny_vocab));
+  REQUIRE(str.size() == rope.size());
+  for (const auto& [nans, infs] : non_finite_rows(rope)) CHECK(nans + infs == 0);
+  for (const auto& [nans, infs] : non_finite_rows(str)) CHECK(nans + infs == 0);
+  const auto row = [](const std::vector<float>& v, std::int64_t r) {
+    const auto n = static_cast<std::ptrdiff_t>(tiny_vocab);
+    return std::vector<float>(v.begin() + r * n, v.begin() + (r + 1) * n);
+  };
+  for (std::int64_t r = 0; r < S; ++r) CHECK(close(row(str, r), row(rope, r)));
+  CHECK_FALSE(close(row(str, N - 1), row(rope, N - 1)));
+  // The distances each method uses at the last position.
+  CHECK(max_position(remap{identity_remap{}}, N) == N - 1);
+  CHECK(max_position(remap{string_remap{S, W}}, N) == N - 1 - S + W);
+  CHECK(max_position(remap{string_remap{S, W}}, L + S - W) == L - 1);
+}
+
 // ---- prompts that are not UTF-8 --------------------------------------------
 
 namespace {
