@@ -48,6 +48,8 @@ per weight per token and 4·head_dim per (query, key) pair and head.
   --remap LIST     rope,string (default: both; string: S = floor(0.33 L),
                    W = 128, L = 2048)
   --kv TYPE        KV cache f16 (default, as llama-bench), f32 or bf16
+  --load MODE      copy (default: weights read into huge-page memory) or map
+                   (memory-mapped, 4 KiB pages, as llama.cpp by default)
   --threads N      threads (default: OpenMP's default)
   --reps N         repetitions of each test (default 3; --quick: 1)
   --quick          one repetition, no pp2048
@@ -79,6 +81,7 @@ struct options {
   std::vector<weight_type> weights{weight_type::f32, weight_type::f16};
   std::vector<std::string> remaps{"rope", "string"};
   kv_type kv = kv_type::f16;
+  load_mode load = load_mode::copy;
   int threads = 0;
   int reps = 3;
   bool quick = false;
@@ -107,6 +110,7 @@ options parse(int argc, char** argv) {
                      {"--weights", true},
                      {"--remap", true},
                      {"--kv", true},
+                     {"--load", true},
                      {"--threads", true},
                      {"--reps", true},
                      {"--quick", false},
@@ -121,6 +125,7 @@ options parse(int argc, char** argv) {
   }
   if (auto v = a.value("--remap")) o.remaps = split_list("--remap", *v, {"rope", "string"});
   o.kv = parse_kv_type(a.get_choice("--kv", {"f32", "f16", "bf16"}, "f16"));
+  o.load = parse_load_mode(a.get_choice("--load", {"map", "copy"}, "copy"));
   o.threads = a.get_int<int>("--threads", 1, 1024, 0);
   o.quick = a.has("--quick");
   o.reps = a.get_int<int>("--reps", 1, 100, o.quick ? 1 : 3);
@@ -169,7 +174,7 @@ model bench_model(const options& o, const std::string& shape, weight_type w) {
   const std::string file = o.model_dir + "/" + shape + "-" + weight_type_name(w) + ".gguf";
   if (fs::exists(file)) {
     try {
-      model m = model::open(file);
+      model m = model::open(file, o.load);
       if (same_model(m, p)) return m;
       std::fprintf(stderr, "%s: another model; rewriting it\n", file.c_str());
     } catch (const error& e) {
@@ -183,7 +188,7 @@ model bench_model(const options& o, const std::string& shape, weight_type w) {
                static_cast<double>(tools::random_model_data_bytes(p)) * 1e-6);
   tools::write_file_atomically(file,
                                [&](const std::string& tmp) { tools::write_random_model(tmp, p); });
-  return model::open(file);
+  return model::open(file, o.load);
 }
 
 // ---------------------------------------------------------- verification --
@@ -359,7 +364,8 @@ void print_result(const model& m, const std::string& shape, weight_type w, const
   const double pp512_gflops = prefill_flops(m.config(), 512) * 1e-9 * r.pp512.median / 512;
   json_line j;
   j.add("bench", "forward").add("shape", shape).add("weights", weight_type_name(w));
-  j.add("remap", remap).add("kv", kv_type_name(o.kv)).add("threads", threads);
+  j.add("remap", remap).add("kv", kv_type_name(o.kv)).add("load", load_mode_name(o.load));
+  j.add("threads", threads);
   j.add("reps", o.reps);
   j.add("pp512_tps", r.pp512.median).add("pp512_tps_best", r.pp512.best);
   j.add("pp2048_tps", o.quick ? nan : r.pp2048.median);

@@ -9,6 +9,7 @@
 #include "shiftrope/gguf_writer.hpp"
 #include "shiftrope/kv_cache.hpp"
 #include "shiftrope/llama2c.hpp"
+#include "shiftrope/load_mode.hpp"
 #include "shiftrope/matmul.hpp"
 #include "shiftrope/model.hpp"
 #include "shiftrope/model_config.hpp"

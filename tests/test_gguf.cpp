@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <set>
 #include <shiftrope/gguf.hpp>
 #include <shiftrope/gguf_writer.hpp>
+#include <shiftrope/load_mode.hpp>
 #include <shiftrope/numeric.hpp>
 #include <string>
 #include <vector>
@@ -641,4 +643,67 @@ TEST_CASE("mapped_file: open, empty file, move, in-memory bytes") {
   std::remove(empty_path.c_str());
   CHECK_THROWS_WITH_AS(detail::mapped_file::open(path), doctest::Contains("No such file"),
                        shiftrope::error);
+}
+
+TEST_CASE("mapped_file::read and load_mode::copy: the same bytes in owned huge-page memory") {
+  const std::string path = std::string(SHIFTROPE_BIN_DIR) + "/test_gguf_read.bin";
+  const std::string empty_path = std::string(SHIFTROPE_BIN_DIR) + "/test_gguf_read_empty.bin";
+  // 3 MiB + 5 bytes of a pattern: above the huge-page threshold, odd size.
+  std::vector<std::uint8_t> bytes((std::size_t{3} << 20) + 5);
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    std::fclose(f);
+    f = std::fopen(empty_path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+  }
+  detail::mapped_file r = detail::mapped_file::read(path);
+  CHECK(r.is_copied());
+  CHECK_FALSE(r.is_mapped());
+  CHECK(r.name() == path);
+  REQUIRE(r.size() == bytes.size());
+  CHECK(std::memcmp(r.data(), bytes.data(), bytes.size()) == 0);
+  CHECK(reinterpret_cast<std::uintptr_t>(r.data()) % (std::size_t{2} << 20) == 0);
+  const std::uint8_t* data = r.data();
+  detail::mapped_file moved = std::move(r);  // the buffer moves, it is not copied
+  CHECK(moved.data() == data);
+  CHECK(moved.is_copied());
+  moved = detail::mapped_file::from_bytes({9}, "memory");  // frees the read buffer
+  CHECK_FALSE(moved.is_copied());
+  CHECK(moved.data()[0] == 9);
+  CHECK(detail::mapped_file::read(empty_path).empty());
+  CHECK_THROWS_WITH_AS(detail::mapped_file::read(SHIFTROPE_BIN_DIR),
+                       doctest::Contains("not a regular file"), shiftrope::error);
+  std::remove(path.c_str());
+  std::remove(empty_path.c_str());
+  CHECK_THROWS_WITH_AS(detail::mapped_file::read(path), doctest::Contains("No such file"),
+                       shiftrope::error);
+  CHECK(parse_load_mode("copy") == load_mode::copy);
+  CHECK(parse_load_mode("map") == load_mode::map);
+  CHECK_THROWS_WITH_AS((void)parse_load_mode("mmap"), doctest::Contains("\"mmap\""),
+                       shiftrope::error);
+
+  // A real file: every metadata entry and tensor equal in both modes.
+  const std::string model = shared_dir + "/models/stories260K.gguf";
+  std::FILE* probe = std::fopen(model.c_str(), "rb");
+  if (probe == nullptr) {
+    MESSAGE("skipped: ", model, " is absent");
+    return;
+  }
+  std::fclose(probe);
+  const gguf_file a = gguf_file::open(model);
+  const gguf_file b = gguf_file::open(model, {}, load_mode::copy);
+  REQUIRE(a.tensors().size() == b.tensors().size());
+  REQUIRE(a.metadata().size() == b.metadata().size());
+  for (std::size_t i = 0; i < a.metadata().size(); ++i)
+    CHECK(a.metadata()[i].value.to_display() == b.metadata()[i].value.to_display());
+  for (std::size_t i = 0; i < a.tensors().size(); ++i) {
+    CHECK(a.tensors()[i].name == b.tensors()[i].name);
+    REQUIRE(a.tensors()[i].n_bytes == b.tensors()[i].n_bytes);
+    CHECK(std::memcmp(a.tensors()[i].data, b.tensors()[i].data, a.tensors()[i].n_bytes) == 0);
+    CHECK(a.tensors()[i].data != b.tensors()[i].data);
+  }
 }

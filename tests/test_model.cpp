@@ -106,18 +106,24 @@ TEST_CASE("model_config: qwen2-tiny is half-split, biased, tied, base 1e6") {
   CHECK(c.train_len == 256);
 }
 
-TEST_CASE("golden: stories260K teacher-forced logits, RoPE and STRING, both file formats") {
+TEST_CASE(
+    "golden: stories260K teacher-forced logits, RoPE and STRING, both file formats and load "
+    "modes") {
   if (!have(
           {shared("stories260K.bin"), shared("stories260K.gguf"), shared("golden/story64.tokens")}))
     return;
   const std::vector<int> tokens = read_tokens(shared("golden/story64.tokens"));
   REQUIRE(tokens.size() == 64);
   for (const char* file : {"stories260K.bin", "stories260K.gguf"}) {
-    const model m = model::open(shared(file));
-    for (const golden_case& g : story_goldens) {
-      if (!have({shared(g.file)})) continue;
-      check_goldens(m, tokens, g, 256);  // one prefill step (GEMM)
-      check_goldens(m, tokens, g, 5);    // chunks of 5: cache reuse across chunks
+    for (const load_mode mode : {load_mode::map, load_mode::copy}) {  // mapped or read
+      CAPTURE(file);
+      CAPTURE(load_mode_name(mode));
+      const model m = model::open(shared(file), mode);
+      for (const golden_case& g : story_goldens) {
+        if (!have({shared(g.file)})) continue;
+        check_goldens(m, tokens, g, 256);  // one prefill step (GEMM)
+        check_goldens(m, tokens, g, 5);    // chunks of 5: cache reuse across chunks
+      }
     }
   }
 }

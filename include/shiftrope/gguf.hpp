@@ -34,6 +34,7 @@
 #include <shiftrope/detail/mapped_file.hpp>
 #include <shiftrope/error.hpp>
 #include <shiftrope/ggml_type.hpp>
+#include <shiftrope/load_mode.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -154,9 +155,11 @@ struct gguf_tensor {
 /// alignment (from_bytes), so tensor data is aligned to min(alignment(), 16).
 class gguf_file {
  public:
-  /// Maps and validates `path`. Throws shiftrope::error naming the file, the
-  /// field and the value on any malformed input.
-  static gguf_file open(const std::string& path, const gguf_limits& limits = {});
+  /// Maps (or, with load_mode::copy, reads) and validates `path`. Throws
+  /// shiftrope::error naming the file, the field and the value on any
+  /// malformed input.
+  static gguf_file open(const std::string& path, const gguf_limits& limits = {},
+                        load_mode mode = load_mode::map);
   /// Parses bytes held in memory; `name` stands for the path in messages.
   static gguf_file from_bytes(std::vector<std::uint8_t> bytes, std::string name,
                               const gguf_limits& limits = {});

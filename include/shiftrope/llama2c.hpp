@@ -35,6 +35,7 @@
 #include <shiftrope/detail/byte_reader.hpp>
 #include <shiftrope/detail/mapped_file.hpp>
 #include <shiftrope/error.hpp>
+#include <shiftrope/load_mode.hpp>
 #include <string>
 #include <vector>
 
@@ -82,7 +83,7 @@ class llama2c_checkpoint {
  public:
   /// Maps and validates `path`; throws shiftrope::error naming the file, the
   /// field and the value.
-  static llama2c_checkpoint open(const std::string& path);
+  static llama2c_checkpoint open(const std::string& path, load_mode mode = load_mode::map);
   /// Parses bytes in memory; `name` stands for the path in messages.
   static llama2c_checkpoint from_bytes(std::vector<std::uint8_t> bytes, std::string name);
 

@@ -72,10 +72,11 @@ inline bool has_gguf_magic(const std::string& path) {
 class model {
  public:
   /// Opens a GGUF file or a llama2.c checkpoint (told apart by the "GGUF"
-  /// magic). Throws shiftrope::error naming the file and what is wrong.
-  static model open(const std::string& path) {
-    if (detail::has_gguf_magic(path)) return from_gguf(gguf_file::open(path));
-    return from_llama2c(llama2c_checkpoint::open(path));
+  /// magic), mapped or read into huge-page memory (see load_mode.hpp).
+  /// Throws shiftrope::error naming the file and what is wrong.
+  static model open(const std::string& path, load_mode mode = load_mode::map) {
+    if (detail::has_gguf_magic(path)) return from_gguf(gguf_file::open(path, {}, mode));
+    return from_llama2c(llama2c_checkpoint::open(path, mode));
   }
 
   /// A model over a parsed GGUF file (arch llama or qwen2).

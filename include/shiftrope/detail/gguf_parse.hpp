@@ -241,9 +241,11 @@ struct gguf_parser {
 
 // ---- gguf_file ----
 
-inline gguf_file gguf_file::open(const std::string& path, const gguf_limits& limits) {
+inline gguf_file gguf_file::open(const std::string& path, const gguf_limits& limits,
+                                 load_mode mode) {
   gguf_file f;
-  f.bytes_ = detail::mapped_file::open(path);
+  f.bytes_ =
+      mode == load_mode::copy ? detail::mapped_file::read(path) : detail::mapped_file::open(path);
   detail::gguf_parser(f, limits).run();
   return f;
 }

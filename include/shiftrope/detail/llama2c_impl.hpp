@@ -62,9 +62,10 @@ inline std::array<std::uint64_t, 13> llama2c_counts(const llama2c_config& c,
 
 }  // namespace detail
 
-inline llama2c_checkpoint llama2c_checkpoint::open(const std::string& path) {
+inline llama2c_checkpoint llama2c_checkpoint::open(const std::string& path, load_mode mode) {
   llama2c_checkpoint ck;
-  ck.bytes_ = detail::mapped_file::open(path);
+  ck.bytes_ =
+      mode == load_mode::copy ? detail::mapped_file::read(path) : detail::mapped_file::open(path);
   ck.parse();
   return ck;
 }

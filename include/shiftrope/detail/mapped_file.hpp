@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <new>
+#include <shiftrope/detail/big_buffer.hpp>
 #include <shiftrope/error.hpp>
 #include <string>
 #include <utility>
@@ -68,6 +70,47 @@ class mapped_file {
     return f;
   }
 
+  /// Reads `path` whole into memory from big_buffer_allocator (2 MiB-aligned,
+  /// advised as huge pages). Same errors as open, plus a read failure or a
+  /// file that changes size while being read.
+  static mapped_file read(const std::string& path) {
+    mapped_file f;
+    f.name_ = path;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("cannot open '", path, "': ", std::strerror(errno));
+    struct closer {
+      int fd;
+      ~closer() { ::close(fd); }
+    } const close_it{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) fail("cannot stat '", path, "': ", std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) fail("cannot read '", path, "': not a regular file");
+    if (st.st_size < 0 ||
+        static_cast<std::uint64_t>(st.st_size) > std::numeric_limits<std::size_t>::max() / 2)
+      fail("cannot read '", path, "': size ", st.st_size, " does not fit in memory");
+    const auto size = static_cast<std::size_t>(st.st_size);
+    if (size == 0) return f;
+    big_buffer_allocator<std::uint8_t> alloc;
+    std::uint8_t* buf = nullptr;
+    try {
+      buf = alloc.allocate(size);
+    } catch (const std::bad_alloc&) {
+      fail("cannot read '", path, "': ", size, " bytes do not fit in memory");
+    }
+    f.big_ = buf;
+    f.data_ = buf;
+    f.size_ = size;
+    std::size_t done = 0;
+    while (done < size) {
+      const ::ssize_t n = ::read(fd, buf + done, size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail("cannot read '", path, "': ", std::strerror(errno));
+      if (n == 0) fail("cannot read '", path, "': it shrank to ", done, " bytes while being read");
+      done += static_cast<std::size_t>(n);
+    }
+    return f;
+  }
+
   /// Holds `bytes` in memory under the display name `name` (used in error
   /// messages in place of a path).
   static mapped_file from_bytes(std::vector<std::uint8_t> bytes, std::string name) {
@@ -100,18 +143,23 @@ class mapped_file {
   const std::string& name() const noexcept { return name_; }
   /// True when the bytes come from a memory mapping.
   bool is_mapped() const noexcept { return map_ != nullptr; }
+  /// True when the bytes were read into huge-page-advised memory (read).
+  bool is_copied() const noexcept { return big_ != nullptr; }
 
  private:
   void swap(mapped_file& o) noexcept {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
     std::swap(map_, o.map_);
+    std::swap(big_, o.big_);
     owned_.swap(o.owned_);  // swapping vectors keeps both buffers in place
     name_.swap(o.name_);
   }
   void release() noexcept {
     if (map_ != nullptr) ::munmap(map_, size_);
+    if (big_ != nullptr) big_buffer_allocator<std::uint8_t>().deallocate(big_, size_);
     map_ = nullptr;
+    big_ = nullptr;
     data_ = nullptr;
     size_ = 0;
     owned_.clear();
@@ -121,6 +169,7 @@ class mapped_file {
   const std::uint8_t* data_ = nullptr;  // [size_] bytes: the mapping or owned_.data()
   std::size_t size_ = 0;
   void* map_ = nullptr;              // mmap result, null when not mapped
+  std::uint8_t* big_ = nullptr;      // read's buffer, null otherwise
   std::vector<std::uint8_t> owned_;  // the bytes of from_bytes
   std::string name_;
 };
