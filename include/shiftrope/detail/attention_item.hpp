@@ -250,7 +250,9 @@ inline void rotate_rows(const context<Acc, KV>& cx, const item_rows<Acc>& ir, co
   constexpr int w = blocking<Acc>::width;
   const std::size_t dp = static_cast<std::size_t>(cx.dp);
   Acc* dst = b.q + j * static_cast<std::size_t>(ir.rows_pad) * dp;
-  for (int r = r0; r < r0 + w; ++r) {
+  // The dot path reads only the item's rows; rows in lanes read the padding too.
+  const int r_end = ir.dot ? std::min(r0 + w, ir.rows) : r0 + w;
+  for (int r = r0; r < r_end; ++r) {
     const int src = std::min(r, ir.rows - 1);
     const std::int64_t t = ir.t_begin + src / ir.n_h;
     const std::int64_t h = ir.h_begin + src % ir.n_h;
