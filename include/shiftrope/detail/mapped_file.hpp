@@ -38,35 +38,14 @@ class mapped_file {
   static mapped_file open(const std::string& path) {
     mapped_file f;
     f.name_ = path;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("cannot open '", path, "': ", std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int e = errno;
-      ::close(fd);
-      fail("cannot stat '", path, "': ", std::strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      fail("cannot map '", path, "': not a regular file");
-    }
-    if (st.st_size < 0 ||
-        static_cast<std::uint64_t>(st.st_size) > std::numeric_limits<std::size_t>::max()) {
-      ::close(fd);
-      fail("cannot map '", path, "': size ", st.st_size, " does not fit in memory");
-    }
-    const auto size = static_cast<std::size_t>(st.st_size);
-    if (size == 0) {  // mmap of length 0 is an error; an empty file is just empty
-      ::close(fd);
-      return f;
-    }
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    const int e = errno;
-    ::close(fd);  // the mapping keeps its own reference to the file
-    if (p == MAP_FAILED) fail("cannot map '", path, "': ", std::strerror(e));
+    const regular_file file(path, "map", std::numeric_limits<std::size_t>::max());
+    if (file.size == 0) return f;  // mmap of length 0 is an error; an empty file is just empty
+    void* p = ::mmap(nullptr, file.size, PROT_READ, MAP_PRIVATE, file.fd, 0);
+    if (p == MAP_FAILED) fail("cannot map '", path, "': ", std::strerror(errno));
+    // The mapping keeps its own reference to the file once fd is closed.
     f.map_ = p;
     f.data_ = static_cast<const std::uint8_t*>(p);
-    f.size_ = size;
+    f.size_ = file.size;
     return f;
   }
 
@@ -76,33 +55,19 @@ class mapped_file {
   static mapped_file read(const std::string& path) {
     mapped_file f;
     f.name_ = path;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("cannot open '", path, "': ", std::strerror(errno));
-    struct closer {
-      int fd;
-      ~closer() { ::close(fd); }
-    } const close_it{fd};
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) fail("cannot stat '", path, "': ", std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) fail("cannot read '", path, "': not a regular file");
-    if (st.st_size < 0 ||
-        static_cast<std::uint64_t>(st.st_size) > std::numeric_limits<std::size_t>::max() / 2)
-      fail("cannot read '", path, "': size ", st.st_size, " does not fit in memory");
-    const auto size = static_cast<std::size_t>(st.st_size);
-    if (size == 0) return f;
-    big_buffer_allocator<std::uint8_t> alloc;
+    const regular_file file(path, "read", std::numeric_limits<std::size_t>::max() / 2);
+    if (file.size == 0) return f;
     std::uint8_t* buf = nullptr;
     try {
-      buf = alloc.allocate(size);
+      buf = big_buffer_allocator<std::uint8_t>().allocate(file.size);
     } catch (const std::bad_alloc&) {
-      fail("cannot read '", path, "': ", size, " bytes do not fit in memory");
+      fail("cannot read '", path, "': ", file.size, " bytes do not fit in memory");
     }
     f.big_ = buf;
     f.data_ = buf;
-    f.size_ = size;
-    std::size_t done = 0;
-    while (done < size) {
-      const ::ssize_t n = ::read(fd, buf + done, size - done);
+    f.size_ = file.size;
+    for (std::size_t done = 0; done < file.size;) {
+      const ::ssize_t n = ::read(file.fd, buf + done, file.size - done);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) fail("cannot read '", path, "': ", std::strerror(errno));
       if (n == 0) fail("cannot read '", path, "': it shrank to ", done, " bytes while being read");
@@ -147,6 +112,35 @@ class mapped_file {
   bool is_copied() const noexcept { return big_ != nullptr; }
 
  private:
+  /// An open regular file and its size (at most max_size), closed on scope
+  /// exit; `verb` ("map", "read") words the errors.
+  struct regular_file {
+    int fd = -1;
+    std::size_t size = 0;
+    regular_file(const std::string& path, const char* verb, std::size_t max_size) {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) fail("cannot open '", path, "': ", std::strerror(errno));
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) {
+        const int e = errno;
+        ::close(fd);
+        fail("cannot stat '", path, "': ", std::strerror(e));
+      }
+      if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        fail("cannot ", verb, " '", path, "': not a regular file");
+      }
+      if (st.st_size < 0 || static_cast<std::uint64_t>(st.st_size) > max_size) {
+        ::close(fd);
+        fail("cannot ", verb, " '", path, "': size ", st.st_size, " does not fit in memory");
+      }
+      size = static_cast<std::size_t>(st.st_size);
+    }
+    ~regular_file() { ::close(fd); }
+    regular_file(const regular_file&) = delete;
+    regular_file& operator=(const regular_file&) = delete;
+  };
+
   void swap(mapped_file& o) noexcept {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
