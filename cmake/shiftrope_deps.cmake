@@ -21,19 +21,24 @@ if(SHIFTROPE_OPENMP AND NOT TARGET OpenMP::OpenMP_CXX)
 endif()
 
 # PCRE2, 8-bit library: Unicode character classes (\p{L}, \p{N}, \s) for the
-# byte-level BPE pre-tokenizer regexes (tokenizer.hpp). Found by header and
-# library name, so neither pkg-config nor a CMake package file is needed
-# (Debian's libpcre2-dev ships no CMake config).
-if(NOT TARGET shiftrope::pcre2)
+# byte-level BPE pre-tokenizer regexes (tokenizer.hpp); only the full target
+# shiftrope::shiftrope needs it, so it is looked for only when
+# SHIFTROPE_FIND_PCRE2 is on, and its absence is not an error here: the
+# caller decides (SHIFTROPE_PCRE2_MESSAGE says what is missing). Found by
+# header and library name, so neither pkg-config nor a CMake package file is
+# needed (Debian's libpcre2-dev ships no CMake config).
+if(SHIFTROPE_FIND_PCRE2 AND NOT TARGET shiftrope::pcre2)
   find_path(SHIFTROPE_PCRE2_INCLUDE_DIR pcre2.h)
   find_library(SHIFTROPE_PCRE2_LIBRARY NAMES pcre2-8)
-  if(NOT SHIFTROPE_PCRE2_INCLUDE_DIR OR NOT SHIFTROPE_PCRE2_LIBRARY)
-    message(FATAL_ERROR "shiftrope needs PCRE2's 8-bit library and pcre2.h "
+  if(SHIFTROPE_PCRE2_INCLUDE_DIR AND SHIFTROPE_PCRE2_LIBRARY)
+    add_library(shiftrope::pcre2 INTERFACE IMPORTED)
+    set_target_properties(shiftrope::pcre2 PROPERTIES
+      INTERFACE_INCLUDE_DIRECTORIES "${SHIFTROPE_PCRE2_INCLUDE_DIR}"
+      INTERFACE_LINK_LIBRARIES "${SHIFTROPE_PCRE2_LIBRARY}")
+  else()
+    set(SHIFTROPE_PCRE2_MESSAGE "shiftrope::shiftrope needs PCRE2's 8-bit library and pcre2.h "
       "(Debian: libpcre2-dev); found header '${SHIFTROPE_PCRE2_INCLUDE_DIR}', "
       "library '${SHIFTROPE_PCRE2_LIBRARY}'")
+    string(CONCAT SHIFTROPE_PCRE2_MESSAGE ${SHIFTROPE_PCRE2_MESSAGE})
   endif()
-  add_library(shiftrope::pcre2 INTERFACE IMPORTED)
-  set_target_properties(shiftrope::pcre2 PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${SHIFTROPE_PCRE2_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "${SHIFTROPE_PCRE2_LIBRARY}")
 endif()

@@ -36,6 +36,7 @@
 #include <new>
 #include <optional>
 #include <shiftrope/error.hpp>
+#include <shiftrope/position_map.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -272,6 +273,30 @@ int run(const char* program, Body&& body) noexcept {
   } catch (...) {
     std::fprintf(stderr, "%s: unknown error\n", program);
     return 1;
+  }
+}
+
+/// STRING's remap for training length L from the flags a program was
+/// given, by the library's one rule (string_remap::shift_for, then
+/// string_remap::resolve): S from the shift or ratio flag (neither: the
+/// paper's 0.33 L), W from the window flag or min(128, S - 1). A problem with
+/// S is a cli_error naming `shift_flag`, one with W names `window_flag`;
+/// `where` (e.g. " (L from the model file)") ends the message.
+inline shiftrope::string_remap string_remap_for(std::int64_t train_len,
+                                                const shiftrope::string_remap::setting& s,
+                                                std::string_view shift_flag,
+                                                std::string_view window_flag,
+                                                const std::string& where = "") {
+  std::int64_t shift = 0;
+  try {
+    shift = shiftrope::string_remap::shift_for(train_len, s.shift, s.ratio);
+  } catch (const shiftrope::error& e) {
+    throw cli_error(shift_flag, e.what() + where);
+  }
+  try {
+    return shiftrope::string_remap::resolve(train_len, {shift, std::nullopt, s.window});
+  } catch (const shiftrope::error& e) {
+    throw cli_error(window_flag, e.what() + where);
   }
 }
 

@@ -15,9 +15,13 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "generate_options.hpp"
+#include "json.hpp"
 #include "session_memory.hpp"
 
 namespace {
+
+using namespace generate_cli;
 
 constexpr const char* kProgram = "shiftrope-generate";
 
@@ -79,117 +83,10 @@ success, 2 on bad flags or input, or too little memory for them (one line on
 stderr), 1 on other failures.
 )HELP";
 
-constexpr int kDefaultNew = 64;
-constexpr std::uint64_t kDefaultSeed = 42;
-
 using clock_type = std::chrono::steady_clock;
 
 double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-struct options {
-  std::string model_path;
-  std::optional<std::string> tokenizer_path;
-  std::optional<std::string> prompt;
-  std::optional<std::string> token_list;
-  std::optional<std::int64_t> n_new;
-  std::optional<std::int64_t> steps;
-  shiftrope::sampler_params sampling{0.0, 0, 1.0, kDefaultSeed};
-  int n_threads = 0;
-  std::optional<std::int64_t> n_ctx;
-  int batch = 256;
-  shiftrope::kv_type kv = shiftrope::kv_type::f32;
-  shiftrope::load_mode load = shiftrope::load_mode::map;
-  std::optional<std::int64_t> train_len;
-  double logit_scale = 1.0;
-  std::optional<std::string> dump_logits;
-  bool json = false;
-};
-
-options parse_options(const cli::args& a) {
-  options o;
-  o.model_path = a.required("-m");
-  o.tokenizer_path = a.value("-z");
-  o.prompt = a.value("-p");
-  o.token_list = a.value("--tokens");
-  a.exclusive("-p", "--tokens");
-  if (!o.prompt && !o.token_list)
-    throw cli::cli_error("-p", "a prompt is required (-p or --tokens)");
-  a.exclusive("-n", "--steps");
-  if (a.has("-n")) o.n_new = a.get_int<std::int64_t>("-n", 0, std::int64_t{1} << 30);
-  if (a.has("--steps")) o.steps = a.get_int<std::int64_t>("--steps", 1, std::int64_t{1} << 30);
-  if (a.has("--temp")) o.sampling.temperature = a.get_double("--temp", 0.0, 1e6);
-  o.sampling.top_k = a.get_int<int>("--top-k", 0, 1 << 30, 0);
-  if (a.has("--top-p")) o.sampling.top_p = a.get_double("--top-p", 1e-9, 1.0);
-  o.sampling.seed = a.get_int<std::uint64_t>("--seed", 0, UINT64_MAX, kDefaultSeed);
-  o.n_threads = a.get_int<int>("-t", 1, 1024, 0);
-  if (a.has("--ctx")) o.n_ctx = a.get_int<std::int64_t>("--ctx", 1, std::int64_t{1} << 30);
-  o.batch = a.get_int<int>("--batch", 1, 65536, 256);
-  o.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16"}, "f32"));
-  o.load = shiftrope::parse_load_mode(a.get_choice("--load", {"map", "copy"}, "map"));
-  if (a.has("--train-len"))
-    o.train_len = a.get_int<std::int64_t>("--train-len", 2, std::int64_t{1} << 30);
-  if (const auto s = a.value("--logit-scale"))
-    o.logit_scale = *s == "ref" ? shiftrope::string_reference_logit_scale
-                                : a.get_double("--logit-scale", 1e-6, 1e6);
-  o.dump_logits = a.value("--dump-logits");
-  o.json = a.has("--json");
-  return o;
-}
-
-// The remap the flags ask for; L is the training length in force.
-shiftrope::remap parse_remap(const cli::args& a, std::int64_t train_len) {
-  const bool any = a.has("--string") || a.has("--string-shift") || a.has("--string-ratio") ||
-                   a.has("--string-window");
-  if (!any) return shiftrope::identity_remap{};
-  a.exclusive("--string", "--string-shift");
-  a.exclusive("--string", "--string-ratio");
-  a.exclusive("--string-shift", "--string-ratio");
-  constexpr std::int64_t max = std::int64_t{1} << 30;
-  const std::string from =
-      a.has("--train-len") ? " (L from --train-len)" : " (L from the model file)";
-  const char* shift_flag = a.has("--string-shift")   ? "--string-shift"
-                           : a.has("--string-ratio") ? "--string-ratio"
-                                                     : "--string";
-  shiftrope::string_remap r;
-  if (a.has("--string-shift")) {
-    r.shift = a.get_int<std::int64_t>("--string-shift", 1, max);
-  } else {
-    const double ratio = a.has("--string-ratio") ? a.get_double("--string-ratio", 1e-9, 1.0 - 1e-9)
-                                                 : shiftrope::string_remap::default_ratio;
-    r.shift = static_cast<std::int64_t>(std::floor(ratio * static_cast<double>(train_len)));
-  }
-  if (r.shift < 1 || r.shift >= train_len)
-    throw cli::cli_error(shift_flag, "the shift S = " + std::to_string(r.shift) +
-                                         " must be in [1, L = " + std::to_string(train_len) + ")" +
-                                         from);
-  // The paper's W = 128, lowered to S - 1 when S is small (W < S always).
-  r.window = std::min(shiftrope::string_remap::default_window, r.shift - 1);
-  if (a.has("--string-window")) r.window = a.get_int<std::int64_t>("--string-window", 0, max);
-  if (r.window >= r.shift)
-    throw cli::cli_error("--string-window", "the window W = " + std::to_string(r.window) +
-                                                " must be < S = " + std::to_string(r.shift));
-  r.validate(train_len);
-  return r;
-}
-
-// --self-extend G,Wn (exclusive with the STRING flags).
-std::optional<shiftrope::self_extend_remap> parse_self_extend(const cli::args& a) {
-  const std::optional<std::string> v = a.value("--self-extend");
-  if (!v) return std::nullopt;
-  for (const char* f : {"--string", "--string-shift", "--string-ratio", "--string-window"})
-    a.exclusive(f, "--self-extend");
-  const std::size_t comma = v->find(',');
-  if (comma == std::string::npos)
-    throw cli::cli_error("--self-extend", "expected G,Wn (two integers), got " + cli::quoted(*v));
-  constexpr std::int64_t max = std::int64_t{1} << 30;
-  shiftrope::self_extend_remap r;
-  r.group =
-      cli::parse_int<std::int64_t>("--self-extend", std::string_view(*v).substr(0, comma), 1, max);
-  r.neighbor_window =
-      cli::parse_int<std::int64_t>("--self-extend", std::string_view(*v).substr(comma + 1), 1, max);
-  return r;
 }
 
 std::unique_ptr<shiftrope::tokenizer> load_tokenizer(const options& o, const shiftrope::model& m) {
@@ -199,26 +96,6 @@ std::unique_ptr<shiftrope::tokenizer> load_tokenizer(const options& o, const shi
   if (m.gguf() != nullptr && m.gguf()->has("tokenizer.ggml.tokens"))
     return std::make_unique<shiftrope::tokenizer>(shiftrope::tokenizer::from_gguf(*m.gguf()));
   return nullptr;
-}
-
-std::vector<int> prompt_tokens(const options& o, const shiftrope::tokenizer* tok, int n_vocab) {
-  std::vector<int> ids;
-  if (o.token_list) {
-    std::string_view rest = *o.token_list;
-    while (true) {
-      const std::size_t comma = rest.find(',');
-      ids.push_back(cli::parse_int<int>("--tokens", rest.substr(0, comma), 0, n_vocab - 1));
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
-    return ids;
-  }
-  if (tok == nullptr)
-    throw cli::cli_error("-p", "the model file has no tokenizer: give -z FILE or --tokens");
-  const bool bos = o.tokenizer_path.has_value() || tok->add_bos_default();
-  ids = tok->encode(*o.prompt, bos && tok->bos() >= 0);
-  if (ids.empty()) throw cli::cli_error("-p", "the prompt encodes to no tokens");
-  return ids;
 }
 
 // Prints the decoded text as it grows. Decoding the whole sequence each time
@@ -257,26 +134,6 @@ class text_printer {
   std::size_t shown_ = 0;
   std::size_t shown_ids_ = 0;
 };
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
 
 std::string json_ids(const std::vector<int>& ids, std::size_t from) {
   std::string out = "[";
@@ -324,31 +181,6 @@ struct run_result {
   std::size_t n_decoded = 0;  // one-token forwards
   const char* stop = "length";
 };
-
-const std::initializer_list<cli::flag_spec> kFlags = {{"-m", true},
-                                                      {"-z", true},
-                                                      {"-p", true},
-                                                      {"--tokens", true},
-                                                      {"-n", true},
-                                                      {"--steps", true},
-                                                      {"--temp", true},
-                                                      {"--top-k", true},
-                                                      {"--top-p", true},
-                                                      {"--seed", true},
-                                                      {"-t", true},
-                                                      {"--ctx", true},
-                                                      {"--batch", true},
-                                                      {"--kv-type", true},
-                                                      {"--load", true},
-                                                      {"--train-len", true},
-                                                      {"--string", false},
-                                                      {"--string-shift", true},
-                                                      {"--string-ratio", true},
-                                                      {"--string-window", true},
-                                                      {"--self-extend", true},
-                                                      {"--logit-scale", true},
-                                                      {"--dump-logits", true},
-                                                      {"--json", false}};
 
 // Session parameters for n_prompt prompt tokens and n_new new ones.
 shiftrope::session_params session_for(const cli::args& a, const options& o,
@@ -439,10 +271,10 @@ void report(const options& o, const shiftrope::model& m, const shiftrope::sessio
         "\"ids\":%s,\"text\":%s,\"stop\":\"%s\",\"prefill_tokens\":%zu,\"prefill_ms\":%.3f,"
         "\"prefill_tokens_per_s\":%.1f,\"decode_tokens\":%zu,\"decode_ms\":%.3f,"
         "\"decode_tokens_per_s\":%.1f}\n",
-        json_string(m.name()).c_str(), json_string(remap).c_str(),
+        json::string(m.name()).c_str(), json::string(remap).c_str(),
         shiftrope::kv_type_name(s.params().kv), static_cast<long long>(s.n_ctx()),
         json_ids(prompt, 0).c_str(), json_ids(r.ids, r.n_prompt).c_str(),
-        json_string(out.text()).c_str(), r.stop, r.n_prompt, r.prefill_ms, prefill_tps, r.n_decoded,
+        json::string(out.text()).c_str(), r.stop, r.n_prompt, r.prefill_ms, prefill_tps, r.n_decoded,
         r.decode_ms, decode_tps);
   } else {
     std::printf("\n");

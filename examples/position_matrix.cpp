@@ -63,11 +63,10 @@ Exit status: 0 on success, 2 on a bad flag or value (one line on stderr
 naming the flag), 1 if writing the output fails.
 )HELP";
 
-constexpr std::int64_t kMaxLength = std::int64_t{1} << 40;
+constexpr std::int64_t kMaxLength = shiftrope::max_positions;
 constexpr std::int64_t kMaxTextLength = 64;
 constexpr std::int64_t kMaxCsvLength = 4096;
 constexpr std::int64_t kMaxSvgCells = 256;  // per side
-constexpr std::int64_t kPaperWindow = 128;  // the paper's W
 
 struct options {
   std::int64_t length = 0;            ///< L
@@ -83,29 +82,15 @@ std::string str(std::int64_t v) {
 }
 
 shiftrope::string_remap parse_string_remap(const cli::args& a, std::int64_t length) {
-  shiftrope::string_remap r;
-  if (a.has("--shift")) {
-    r.shift = a.get_int<std::int64_t>("--shift", 1, kMaxLength);
-    if (r.shift >= length)
-      throw cli::cli_error("--shift",
-                           "must be < --length (" + str(length) + "), got " + str(r.shift));
-  } else {
-    const std::string text = a.required("--ratio");
-    const double ratio = cli::parse_double("--ratio", text);
-    if (!(ratio > 0.0 && ratio < 1.0))
-      throw cli::cli_error("--ratio", "must be in (0, 1), got " + cli::quoted(text));
-    r.shift = static_cast<std::int64_t>(std::floor(ratio * static_cast<double>(length)));
-    if (r.shift < 1)
-      throw cli::cli_error("--ratio", "S = floor(" + text + " * " + str(length) +
-                                          ") = 0, but S must be >= 1 (raise --ratio or --length)");
-  }
-  const std::int64_t fallback = std::min(kPaperWindow, r.shift - 1);
-  r.window = a.get_int<std::int64_t>("--window", 0, kMaxLength, fallback);
-  if (r.window >= r.shift)
-    throw cli::cli_error("--window",
-                         "must be < the shift S = " + str(r.shift) + ", got " + str(r.window));
-  r.validate(length);  // already guaranteed by the checks above
-  return r;
+  shiftrope::string_remap::setting setting;
+  if (a.has("--shift"))
+    setting.shift = a.get_int<std::int64_t>("--shift", 1, shiftrope::max_positions);
+  else
+    setting.ratio = cli::parse_double("--ratio", a.required("--ratio"));
+  if (a.has("--window"))
+    setting.window = a.get_int<std::int64_t>("--window", 0, shiftrope::max_positions);
+  return cli::string_remap_for(length, setting, a.has("--shift") ? "--shift" : "--ratio",
+                               "--window", " (L = --length = " + str(length) + ")");
 }
 
 void check_length_for_format(const options& o) {

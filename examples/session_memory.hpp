@@ -42,36 +42,6 @@ inline std::string gib(std::uint64_t bytes) {
   return buf;
 }
 
-/// What a session allocates that grows with its context.
-struct context_memory {
-  std::int64_t n_ctx = 0;  ///< positions (the library's default applied)
-  std::uint64_t kv = 0;  ///< KV cache, plus Self-Extend's second key cache; UINT64_MAX on overflow
-  std::uint64_t total = 0;  ///< kv + the RoPE table (cos and sin in float); UINT64_MAX on overflow
-};
-
-inline context_memory context_memory_of(const shiftrope::model_config& c,
-                                        const shiftrope::session_params& sp) {
-  context_memory cm;
-  // session_params::n_ctx = 0 means min(train_len, 4096) (model.hpp).
-  cm.n_ctx = sp.n_ctx > 0 ? sp.n_ctx : std::min<std::int64_t>(c.train_len, 4096);
-  shiftrope::kv_cache_params k;
-  k.n_layers = c.n_layers;
-  k.n_kv_heads = c.n_kv_heads;
-  k.head_dim = c.head_dim;
-  k.n_ctx = cm.n_ctx;
-  k.type = sp.kv;
-  constexpr std::uint64_t overflow = ~std::uint64_t{0};
-  const std::uint64_t kv = k.bytes();
-  cm.kv = kv == overflow || !sp.self_extend ? kv : kv + kv / 2;  // grouped keys: half of K + V
-  std::uint64_t rope = 0;
-  if (__builtin_mul_overflow(static_cast<std::uint64_t>(cm.n_ctx),
-                             2 * sizeof(float) * static_cast<std::uint64_t>(c.rope.n_planes()),
-                             &rope) ||
-      __builtin_add_overflow(cm.kv, rope, &cm.total))
-    cm.total = overflow;
-  return cm;
-}
-
 /// A session of m with sp. `flag` sized the context; `what`, when not empty,
 /// says how (it starts the message, e.g. "4000000 new tokens after a 2-token
 /// prompt"), else the message gives the context's positions alone.
@@ -82,7 +52,7 @@ inline std::unique_ptr<shiftrope::session> open_session(const shiftrope::model& 
                                                         const shiftrope::session_params& sp,
                                                         std::string_view flag,
                                                         const std::string& what) {
-  const context_memory cm = context_memory_of(m.config(), sp);
+  const shiftrope::session_memory cm = shiftrope::session_memory_of(m.config(), sp);
   const std::string takes = (what.empty() ? "" : what + ": ") + "a context of " +
                             std::to_string(cm.n_ctx) + " positions takes " + gib(cm.total) + " (" +
                             shiftrope::kv_type_name(sp.kv) + " KV cache and RoPE table)";

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <iostream>
 #include <iterator>
-#include <shiftrope/detail/utf8.hpp>
+#include <shiftrope/detail/text/utf8.hpp>
 #include <shiftrope/tokenizer.hpp>
 #include <string>
 #include <vector>

@@ -1,17 +1,16 @@
 // fuzz/cli_generate.cpp - shiftrope-generate's option parsing for the cli
-// fuzz target: examples/generate.cpp compiled here whole, its main renamed.
+// fuzz target (examples/generate_options.hpp, the program's own parsers).
 // Runs the parsers that need no model file (options, the STRING and
 // Self-Extend flags against a training length, the --tokens list); nothing
 // is opened, written or allocated in proportion to a flag's value.
 #include "cli_target.hpp"
 
-#define main shiftrope_generate_main
-#include "../examples/generate.cpp"
-#undef main
+#include "../examples/generate_options.hpp"
 
 namespace shiftrope_fuzz {
 
 void generate_args(int argc, const char* const* argv) {
+  using namespace generate_cli;
   try {
     const cli::args a(argc, argv, kFlags);
     const options o = parse_options(a);

@@ -1,8 +1,8 @@
 // fuzz/cli_target.hpp - the example programs' flag parsing on arbitrary
 // command lines: examples/cli.hpp itself, and the option parsers of
-// shiftrope-positions and shiftrope-generate (each example compiled whole in
-// its own translation unit, fuzz/cli_positions.cpp and fuzz/cli_generate.cpp,
-// with its main renamed, so that the programs' own checks are what runs).
+// shiftrope-positions and shiftrope-generate (each in its own translation
+// unit, fuzz/cli_positions.cpp and fuzz/cli_generate.cpp, so that the
+// programs' own checks are what runs).
 //
 // Input layout: the arguments, separated by NUL bytes (at most 64; argv[0]
 // is fixed). Expected rejections: cli::cli_error and shiftrope::error.

@@ -15,9 +15,9 @@
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <shiftrope/detail/special_match.hpp>
-#include <shiftrope/detail/utf8.hpp>
-#include <shiftrope/detail/vocab_index.hpp>
+#include <shiftrope/detail/text/special_match.hpp>
+#include <shiftrope/detail/text/utf8.hpp>
+#include <shiftrope/detail/text/vocab_index.hpp>
 #include <shiftrope/gguf.hpp>
 #include <shiftrope/gguf_writer.hpp>
 #include <shiftrope/model.hpp>

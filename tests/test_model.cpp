@@ -11,7 +11,7 @@
 #include <limits>
 #include <new>
 #include <shiftrope/detail/big_buffer.hpp>
-#include <shiftrope/detail/model_ops.hpp>
+#include <shiftrope/detail/model/ops.hpp>
 #include <shiftrope/model.hpp>
 #include <shiftrope/tokenizer.hpp>
 #include <string>

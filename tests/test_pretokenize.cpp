@@ -1,15 +1,15 @@
 // Tests of the tokenizer's building blocks: UTF-8 decoding and repair
-// (detail/utf8.hpp), GPT-2's byte alphabet (detail/bpe.hpp) and the regex
-// pre-tokenizers (detail/pretokenize.hpp). Expected values are written out
+// (detail/text/utf8.hpp), GPT-2's byte alphabet (detail/text/bpe.hpp) and the regex
+// pre-tokenizers (detail/text/pretokenize.hpp). Expected values are written out
 // by hand from the Unicode standard, GPT-2's bytes_to_unicode and the
 // published regexes.
 #include <doctest/doctest.h>
 
 #include <cstdint>
 #include <set>
-#include <shiftrope/detail/bpe.hpp>
-#include <shiftrope/detail/pretokenize.hpp>
-#include <shiftrope/detail/utf8.hpp>
+#include <shiftrope/detail/text/bpe.hpp>
+#include <shiftrope/detail/text/pretokenize.hpp>
+#include <shiftrope/detail/text/utf8.hpp>
 #include <string>
 #include <vector>
 

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <shiftrope/detail/utf8.hpp>
+#include <shiftrope/detail/text/utf8.hpp>
 // g++ 12 reports a false -Wstringop-overflow inside gguf_writer::to_bytes
 // (std::vector<uint8_t>::insert of an initializer list into an empty
 // vector) when it is inlined here.

@@ -98,25 +98,19 @@ inline method parse_method(std::string_view flag, std::string_view spec, std::in
     m.label = "rope";
     m.params_json = "{";
   } else if (m.name == "string") {
+    shiftrope::string_remap::setting setting;
+    setting.shift = integer("S", 1);
+    if (const auto ratio = take("ratio"))
+      setting.ratio = cli::parse_double(std::string(flag) + " (" + where + "ratio)", *ratio);
+    setting.window = integer("W", 0);
+    const auto dup = integer("dup", 0);
     shiftrope::string_remap r;
-    const auto shift = integer("S", 1);
-    const auto ratio = take("ratio");
-    if (shift && ratio) throw cli::cli_error(flag, where + "S and ratio cannot be combined");
     try {
-      r = shiftrope::string_remap::paper_default(train_len);
-      if (shift) r.shift = *shift;
-      if (ratio) {
-        const double x = cli::parse_double(std::string(flag) + " (" + where + "ratio)", *ratio);
-        if (!(x > 0.0 && x < 1.0)) throw cli::cli_error(flag, where + "ratio must be in (0, 1)");
-        r.shift = static_cast<std::int64_t>(std::floor(x * static_cast<double>(train_len)));
-      }
-      r.window = std::min(shiftrope::string_remap::default_window, r.shift - 1);
-      if (const auto w = integer("W", 0)) r.window = *w;
-      if (const auto dup = integer("dup", 0)) r.duplicate_boundary_key = *dup != 0;
-      r.validate(train_len);
+      r = shiftrope::string_remap::resolve(train_len, setting);
     } catch (const shiftrope::error& e) {
       throw cli::cli_error(flag, where + e.what() + " (L = " + std::to_string(train_len) + ")");
     }
+    r.duplicate_boundary_key = dup && *dup != 0;
     m.positions = r;
     m.label = shiftrope::describe(m.positions);
     m.params_json = "{\"S\":" + std::to_string(r.shift) + ",\"W\":" + std::to_string(r.window) +

@@ -9,33 +9,16 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+
+#include "../json.hpp"
 #include <vector>
 
 #include "sweep.hpp"
 
 namespace eval {
 
-/// text as a JSON string literal (control characters escaped; bytes >= 0x80
-/// pass through, so valid UTF-8 stays valid).
-inline std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
+/// text as a JSON string literal (json.hpp's writer).
+inline std::string json_string(std::string_view text) { return json::string(text); }
 
 inline std::string fmt(const char* format, double x) {
   char buf[64];

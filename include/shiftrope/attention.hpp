@@ -34,11 +34,12 @@
 #include <type_traits>
 #include <variant>
 
-#include "detail/attention_run.hpp"
-#include "error.hpp"
-#include "numeric.hpp"
-#include "position_map.hpp"
-#include "rope.hpp"
+#include <shiftrope/detail/attention/driver.hpp>
+#include <shiftrope/detail/attention/plan.hpp>
+#include <shiftrope/error.hpp>
+#include <shiftrope/numeric.hpp>
+#include <shiftrope/position_map.hpp>
+#include <shiftrope/rope.hpp>
 
 namespace shiftrope {
 
@@ -120,7 +121,6 @@ template <class Acc>
 attention_setup<Acc> attention_prepare(const attention_params& p, std::int64_t start_pos,
                                        std::int64_t n_tokens) {
   p.validate();
-  constexpr std::int64_t max_positions = std::int64_t{1} << 40;
   if (start_pos < 0 || start_pos > max_positions)
     fail("attention: start_pos must be in [0, 2^40], got ", start_pos);
   if (n_tokens < 0 || n_tokens > max_positions)
@@ -130,6 +130,41 @@ attention_setup<Acc> attention_prepare(const attention_params& p, std::int64_t s
   const int dp = attn::round_up(p.head_dim, attn::blocking<Acc>::width);
   s.layout = attn::make_layout<Acc>(s.plan, dp);
   return s;
+}
+
+/// The checks every attention entry point makes on its arguments (`who`
+/// names the entry point in messages): parameters, positions in [0, 2^40],
+/// a table of the same head_dim covering the queries, a cache covering them
+/// with sane strides, non-null pointers. Returns false when there is
+/// nothing to do (n_tokens = 0).
+template <class Acc, class KV>
+bool check_attention_call(const char* who, const attention_params& p,
+                          const rope_table<Acc>& table, const Acc* q, std::int64_t start_pos,
+                          std::int64_t n_tokens, const kv_cache_view<KV>& cache,
+                          const Acc* out) {
+  p.validate();
+  if (start_pos < 0 || start_pos > max_positions)
+    fail(who, ": start_pos must be in [0, 2^40], got ", start_pos);
+  if (n_tokens < 0 || n_tokens > max_positions)
+    fail(who, ": n_tokens must be in [0, 2^40], got ", n_tokens);
+  if (table.config().head_dim != p.head_dim)
+    fail(who, ": rope table head_dim (", table.config().head_dim,
+         ") must equal attention_params.head_dim (", p.head_dim, ")");
+  if (n_tokens == 0) return false;
+  const std::int64_t end = start_pos + n_tokens;
+  if (table.n_pos() < end)
+    fail(who, ": rope table covers ", table.n_pos(), " positions, the queries reach position ",
+         end - 1);
+  if (cache.n_pos < end)
+    fail(who, ": kv_cache_view.n_pos (", cache.n_pos, ") must cover the query positions (", end,
+         ")");
+  if (!cache.k || !cache.v) fail(who, ": kv_cache_view.k and .v must not be null");
+  if (cache.pos_stride < static_cast<std::size_t>(p.head_dim) ||
+      (p.n_kv_heads > 1 && cache.head_stride < static_cast<std::size_t>(p.head_dim)))
+    fail(who, ": kv_cache_view strides must be >= head_dim (", p.head_dim,
+         "), got pos_stride = ", cache.pos_stride, ", head_stride = ", cache.head_stride);
+  if (!q || !out) fail(who, ": q and out must not be null");
+  return true;
 }
 
 }  // namespace detail
@@ -160,32 +195,17 @@ void attention(const attention_params& p, const remap& positions, const rope_tab
                const kv_cache_view<KV>& cache, Acc* out, void* scratch, std::size_t scratch_bytes) {
   static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
   static_assert(is_storage_type_v<KV>, "KV must be float, double, f16 or bf16");
-  const detail::attention_setup<Acc> s = detail::attention_prepare<Acc>(p, start_pos, n_tokens);
   validate(positions);
-  if (table.config().head_dim != p.head_dim)
-    fail("attention: rope table head_dim (", table.config().head_dim,
-         ") must equal attention_params.head_dim (", p.head_dim, ")");
-  if (n_tokens == 0) return;
-  const std::int64_t end = start_pos + n_tokens;
-  if (table.n_pos() < end)
-    fail("attention: rope table covers ", table.n_pos(), " positions, the queries reach position ",
-         end - 1);
-  if (cache.n_pos < end)
-    fail("attention: kv_cache_view.n_pos (", cache.n_pos, ") must cover the query positions (", end,
-         ")");
-  if (!cache.k || !cache.v) fail("attention: kv_cache_view.k and .v must not be null");
-  if (cache.pos_stride < static_cast<std::size_t>(p.head_dim) ||
-      (p.n_kv_heads > 1 && cache.head_stride < static_cast<std::size_t>(p.head_dim)))
-    fail("attention: kv_cache_view strides must be >= head_dim (", p.head_dim,
-         "), got pos_stride = ", cache.pos_stride, ", head_stride = ", cache.head_stride);
-  if (!q || !out) fail("attention: q and out must not be null");
+  if (!detail::check_attention_call("attention", p, table, q, start_pos, n_tokens, cache, out))
+    return;
+  const detail::attention_setup<Acc> s = detail::attention_prepare<Acc>(p, start_pos, n_tokens);
   if (scratch_bytes < s.layout.total + detail::simd::max_align || !scratch)
     fail("attention: scratch_bytes must be >= ", s.layout.total + detail::simd::max_align,
          " (attention_scratch_bytes), got ", scratch_bytes);
   detail::attn::context<Acc, KV> cx;
   cx.n_heads = p.n_heads;
   cx.n_kv_heads = p.n_kv_heads;
-  cx.group = p.n_heads / p.n_kv_heads;
+  cx.heads_per_kv = p.n_heads / p.n_kv_heads;
   cx.head_dim = p.head_dim;
   cx.dp = detail::attn::round_up(p.head_dim, detail::attn::blocking<Acc>::width);
   cx.scale = static_cast<Acc>(p.logit_factor());

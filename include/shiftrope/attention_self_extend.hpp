@@ -13,7 +13,7 @@
 // (self_extend_remap::grouped_key_pos); near keys come from the ordinary
 // cache (rotated at n). The query is rotated at m and at
 // floor(m/G) + W_n - floor(W_n/G), and both parts go through one online
-// softmax (detail/attention_grouped.hpp). The fused RoPE/STRING kernel
+// softmax (detail/attention/self_extend.hpp). The fused RoPE/STRING kernel
 // (attention.hpp) is untouched: this path exists only for Self-Extend.
 //
 // Layout: as attention.hpp. q and out are [n_tokens × n_heads × head_dim];
@@ -25,13 +25,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "attention.hpp"
-#include "detail/attention_grouped.hpp"
-#include "detail/parallel.hpp"
-#include "error.hpp"
-#include "numeric.hpp"
-#include "position_map.hpp"
-#include "rope.hpp"
+#include <shiftrope/attention.hpp>
+#include <shiftrope/detail/attention/self_extend.hpp>
+#include <shiftrope/detail/parallel.hpp>
+#include <shiftrope/error.hpp>
+#include <shiftrope/numeric.hpp>
+#include <shiftrope/position_map.hpp>
+#include <shiftrope/rope.hpp>
 
 namespace shiftrope {
 
@@ -46,35 +46,15 @@ void attention_self_extend(const attention_params& p, const self_extend_remap& p
                            const KV* grouped_k, Acc* out) {
   static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
   static_assert(is_storage_type_v<KV>, "KV must be float, double, f16 or bf16");
-  p.validate();
   positions.validate();
-  constexpr std::int64_t max_positions = std::int64_t{1} << 40;
-  if (start_pos < 0 || start_pos > max_positions)
-    fail("attention_self_extend: start_pos must be in [0, 2^40], got ", start_pos);
-  if (n_tokens < 0 || n_tokens > max_positions)
-    fail("attention_self_extend: n_tokens must be in [0, 2^40], got ", n_tokens);
-  if (table.config().head_dim != p.head_dim)
-    fail("attention_self_extend: rope table head_dim (", table.config().head_dim,
-         ") must equal attention_params.head_dim (", p.head_dim, ")");
-  if (n_tokens == 0) return;
-  const std::int64_t end = start_pos + n_tokens;
-  if (table.n_pos() < end)
-    fail("attention_self_extend: rope table covers ", table.n_pos(),
-         " positions, the queries reach position ", end - 1);
-  if (cache.n_pos < end)
-    fail("attention_self_extend: kv_cache_view.n_pos (", cache.n_pos,
-         ") must cover the query positions (", end, ")");
-  if (!cache.k || !cache.v || !grouped_k)
-    fail("attention_self_extend: kv_cache_view.k, .v and grouped_k must not be null");
-  if (cache.pos_stride < static_cast<std::size_t>(p.head_dim) ||
-      (p.n_kv_heads > 1 && cache.head_stride < static_cast<std::size_t>(p.head_dim)))
-    fail("attention_self_extend: kv_cache_view strides must be >= head_dim (", p.head_dim,
-         "), got pos_stride = ", cache.pos_stride, ", head_stride = ", cache.head_stride);
-  if (!q || !out) fail("attention_self_extend: q and out must not be null");
+  if (!detail::check_attention_call("attention_self_extend", p, table, q, start_pos, n_tokens,
+                                    cache, out))
+    return;
+  if (!grouped_k) fail("attention_self_extend: grouped_k must not be null");
 
-  detail::grouped::context<Acc, KV> cx;
+  detail::self_extend::context<Acc, KV> cx;
   cx.n_heads = p.n_heads;
-  cx.group = p.n_heads / p.n_kv_heads;
+  cx.heads_per_kv = p.n_heads / p.n_kv_heads;
   cx.head_dim = p.head_dim;
   cx.scale = static_cast<Acc>(p.logit_factor());
   cx.remap = positions;
@@ -93,8 +73,8 @@ void attention_self_extend(const attention_params& p, const self_extend_remap& p
       static_cast<int>(std::min<std::int64_t>(detail::resolve_threads(p.n_threads), rows));
   // [n_threads × work_size]: a few KB per thread, whatever the sequence length.
   std::vector<Acc> work(static_cast<std::size_t>(n_threads) *
-                        detail::grouped::work_size(p.head_dim));
-  detail::grouped::run(cx, n_threads, work.data());
+                        detail::self_extend::work_size(p.head_dim));
+  detail::self_extend::run(cx, n_threads, work.data());
 }
 
 }  // namespace shiftrope

@@ -31,9 +31,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <shiftrope/detail/mapped_file.hpp>
+#include <shiftrope/detail/io/gguf_parse.hpp>
+#include <shiftrope/detail/io/mapped_file.hpp>
 #include <shiftrope/error.hpp>
 #include <shiftrope/ggml_type.hpp>
+#include <shiftrope/gguf_value.hpp>
 #include <shiftrope/load_mode.hpp>
 #include <string>
 #include <string_view>
@@ -41,111 +43,6 @@
 #include <vector>
 
 namespace shiftrope {
-
-namespace detail {
-struct gguf_parser;
-}  // namespace detail
-class gguf_writer;
-
-/// Metadata value types (uint32 in the file).
-enum class gguf_value_type : std::uint32_t {
-  uint8 = 0,
-  int8 = 1,
-  uint16 = 2,
-  int16 = 3,
-  uint32 = 4,
-  int32 = 5,
-  float32 = 6,
-  boolean = 7,
-  string = 8,
-  array = 9,
-  uint64 = 10,
-  int64 = 11,
-  float64 = 12,
-};
-
-/// "uint32", "string", ...; "type <id>" for an id outside 0..12.
-inline std::string gguf_value_type_name(gguf_value_type t);
-
-/// Caps on what a file may declare, checked before anything is allocated.
-/// Counts are also bounded by the bytes left in the file.
-struct gguf_limits {
-  std::uint64_t max_tensors = 65536;          // tensor_count
-  std::uint64_t max_kv = 65536;               // metadata_kv_count
-  std::uint64_t max_string_length = 1 << 20;  // bytes of one key, tensor name or string value
-  std::uint64_t max_array_length = 1 << 24;   // elements of one metadata array
-  std::uint32_t max_dims = 4;                 // n_dims of a tensor (ggml's GGML_MAX_DIMS)
-  std::uint32_t max_alignment = 1 << 16;      // general.alignment (a power of two)
-
-  /// Throws naming the field when a cap is zero.
-  void validate() const;
-};
-
-/// One metadata value: a scalar, a string, or an array of one element type
-/// (arrays of arrays are refused: no model file needs them). Numeric arrays
-/// and scalars point into the file's bytes (no copy); strings are views into
-/// the file. A value is valid while its gguf_file lives.
-class gguf_value {
- public:
-  /// The value's type (gguf_value_type::array for arrays).
-  gguf_value_type type() const noexcept { return type_; }
-  bool is_array() const noexcept { return type_ == gguf_value_type::array; }
-  /// Element type of an array; type() for a scalar.
-  gguf_value_type element_type() const noexcept { return elem_; }
-  /// Elements of an array; 1 for a scalar.
-  std::uint64_t size() const noexcept { return count_; }
-
-  // Scalar conversions: nullopt when the type does not fit (arrays never fit).
-  /// Any integer type with a non-negative value.
-  std::optional<std::uint64_t> as_uint() const noexcept;
-  /// Any integer type whose value fits int64.
-  std::optional<std::int64_t> as_int() const noexcept;
-  /// float32 or float64.
-  std::optional<double> as_double() const noexcept;
-  std::optional<bool> as_bool() const noexcept;
-  std::optional<std::string_view> as_string() const noexcept;
-
-  // Element i (< size()) of an array or 0 of a scalar, same rules as above.
-  std::optional<std::uint64_t> uint_at(std::uint64_t i) const noexcept;
-  std::optional<std::int64_t> int_at(std::uint64_t i) const noexcept;
-  std::optional<double> double_at(std::uint64_t i) const noexcept;
-  std::optional<bool> bool_at(std::uint64_t i) const noexcept;
-  std::optional<std::string_view> string_at(std::uint64_t i) const noexcept;
-
-  /// Human-readable rendering for dumps: `42`, `"llama"`, `[1, 2, 3, ... (512 total)]`.
-  std::string to_display(std::size_t max_elements = 8) const;
-
- private:
-  friend class gguf_file;
-  friend class gguf_writer;
-  friend struct detail::gguf_parser;
-  gguf_value_type type_ = gguf_value_type::uint8;
-  gguf_value_type elem_ = gguf_value_type::uint8;
-  std::uint64_t count_ = 0;
-  const std::uint8_t* raw_ = nullptr;      // [count_ × size of elem_] bytes (non-string types)
-  std::vector<std::string_view> strings_;  // [count_] views (string types)
-};
-
-/// One metadata entry, in file order.
-struct gguf_kv {
-  std::string_view key;  // view into the file
-  gguf_value value;
-};
-
-/// One tensor of the file, validated: dims ≥ 1, byte size = ggml_row_bytes ×
-/// rows, aligned offset, data wholly inside the data section, no overlap.
-struct gguf_tensor {
-  std::string name;
-  ggml_type type = ggml_type::f32;
-  std::vector<std::uint64_t> dims;     // ne: dims[0] = row length (fastest varying)
-  std::uint64_t n_elements = 0;        // product of dims
-  std::uint64_t offset = 0;            // bytes from the start of the data section
-  std::uint64_t n_bytes = 0;           // bytes of data
-  const std::uint8_t* data = nullptr;  // [n_bytes] view into the file's bytes
-
-  /// Rows = n_elements / dims[0].
-  std::uint64_t n_rows() const noexcept { return dims.empty() ? 0 : n_elements / dims[0]; }
-};
 
 /// A parsed GGUF file. Move-only; views (values, tensor data) stay valid
 /// across moves and die with the object.
@@ -169,18 +66,18 @@ class gguf_file {
   gguf_file(const gguf_file&) = delete;
   gguf_file& operator=(const gguf_file&) = delete;
 
-  std::uint32_t version() const noexcept { return version_; }
+  std::uint32_t version() const noexcept { return ix_.version; }
   /// The path, or the name given to from_bytes.
   const std::string& name() const noexcept { return bytes_.name(); }
   std::uint64_t file_size() const noexcept { return bytes_.size(); }
   /// general.alignment, or 32 when absent.
-  std::uint32_t alignment() const noexcept { return alignment_; }
+  std::uint32_t alignment() const noexcept { return ix_.alignment; }
   /// File offset of the data section.
-  std::uint64_t data_start() const noexcept { return data_start_; }
+  std::uint64_t data_start() const noexcept { return ix_.data_start; }
 
   // ---- metadata ----
   /// All entries in file order.
-  const std::vector<gguf_kv>& metadata() const noexcept { return kvs_; }
+  const std::vector<gguf_kv>& metadata() const noexcept { return ix_.kvs; }
   bool has(std::string_view key) const noexcept { return find(key) != nullptr; }
   /// nullptr when absent.
   const gguf_value* find(std::string_view key) const noexcept;
@@ -220,7 +117,7 @@ class gguf_file {
 
   // ---- tensors ----
   /// All tensors in file order.
-  const std::vector<gguf_tensor>& tensors() const noexcept { return tensors_; }
+  const std::vector<gguf_tensor>& tensors() const noexcept { return ix_.tensors; }
   /// nullptr when absent.
   const gguf_tensor* find_tensor(std::string_view name) const noexcept;
   /// Throws naming the file and the tensor when absent.
@@ -231,20 +128,152 @@ class gguf_file {
 
  private:
   gguf_file() = default;
-  friend struct detail::gguf_parser;
   [[noreturn]] void type_error(std::string_view key, const gguf_value& v,
                                const char* expected) const;
 
   detail::mapped_file bytes_;
-  std::uint32_t version_ = 0;
-  std::uint32_t alignment_ = 32;
-  std::uint64_t data_start_ = 0;
-  std::vector<gguf_kv> kvs_;
-  std::unordered_map<std::string_view, std::size_t> kv_index_;  // key -> index in kvs_
-  std::vector<gguf_tensor> tensors_;
-  std::unordered_map<std::string_view, std::size_t> tensor_index_;  // views of tensors_[i].name
+  detail::gguf_index ix_;  // what the parser found in bytes_
 };
 
-}  // namespace shiftrope
+// ---- gguf_file ----
 
-#include <shiftrope/detail/gguf_impl.hpp>
+inline gguf_file gguf_file::open(const std::string& path, const gguf_limits& limits,
+                                 load_mode mode) {
+  gguf_file f;
+  f.bytes_ =
+      mode == load_mode::copy ? detail::mapped_file::read(path) : detail::mapped_file::open(path);
+  detail::gguf_parser(f.bytes_, limits, f.ix_).run();
+  return f;
+}
+
+inline gguf_file gguf_file::from_bytes(std::vector<std::uint8_t> bytes, std::string name,
+                                       const gguf_limits& limits) {
+  gguf_file f;
+  f.bytes_ = detail::mapped_file::from_bytes(std::move(bytes), std::move(name));
+  detail::gguf_parser(f.bytes_, limits, f.ix_).run();
+  return f;
+}
+
+inline const gguf_value* gguf_file::find(std::string_view key) const noexcept {
+  const auto it = ix_.kv_index.find(key);
+  return it == ix_.kv_index.end() ? nullptr : &ix_.kvs[it->second].value;
+}
+
+inline const gguf_value& gguf_file::at(std::string_view key) const {
+  const gguf_value* v = find(key);
+  if (v == nullptr) fail("gguf file '", name(), "': metadata key '", key, "' is missing");
+  return *v;
+}
+
+inline void gguf_file::type_error(std::string_view key, const gguf_value& v,
+                                  const char* expected) const {
+  const std::string actual = v.is_array() ? "array of " + gguf_value_type_name(v.element_type())
+                                          : gguf_value_type_name(v.type()) + " " + v.to_display();
+  fail("gguf file '", name(), "': metadata key '", key, "' has type ", actual, ", expected ",
+       expected);
+}
+
+inline std::string gguf_file::get_string(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (auto s = v.as_string()) return std::string(*s);
+  type_error(key, v, "string");
+}
+
+inline std::uint64_t gguf_file::get_uint(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (auto u = v.as_uint()) return *u;
+  type_error(key, v, "a non-negative integer");
+}
+
+inline std::int64_t gguf_file::get_int(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (auto i = v.as_int()) return *i;
+  type_error(key, v, "an integer within int64");
+}
+
+inline double gguf_file::get_float(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (auto d = v.as_double()) return *d;
+  type_error(key, v, "float32 or float64");
+}
+
+inline bool gguf_file::get_bool(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (auto b = v.as_bool()) return *b;
+  type_error(key, v, "bool");
+}
+
+inline std::string gguf_file::get_string_or(std::string_view key, std::string_view fallback) const {
+  return has(key) ? get_string(key) : std::string(fallback);
+}
+inline std::uint64_t gguf_file::get_uint_or(std::string_view key, std::uint64_t fallback) const {
+  return has(key) ? get_uint(key) : fallback;
+}
+inline std::int64_t gguf_file::get_int_or(std::string_view key, std::int64_t fallback) const {
+  return has(key) ? get_int(key) : fallback;
+}
+inline double gguf_file::get_float_or(std::string_view key, double fallback) const {
+  return has(key) ? get_float(key) : fallback;
+}
+inline bool gguf_file::get_bool_or(std::string_view key, bool fallback) const {
+  return has(key) ? get_bool(key) : fallback;
+}
+
+inline std::uint64_t gguf_file::array_size(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (!v.is_array()) type_error(key, v, "an array");
+  return v.size();
+}
+
+inline std::vector<std::string_view> gguf_file::get_string_array(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (!v.is_array() || v.element_type() != gguf_value_type::string)
+    type_error(key, v, "array of string");
+  return v.strings_;
+}
+
+inline std::vector<float> gguf_file::get_float_array(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (!v.is_array() || (v.element_type() != gguf_value_type::float32 &&
+                        v.element_type() != gguf_value_type::float64))
+    type_error(key, v, "array of float32 or float64");
+  std::vector<float> out(static_cast<std::size_t>(v.size()));
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(*v.double_at(i));
+  return out;
+}
+
+inline std::vector<std::int64_t> gguf_file::get_int_array(std::string_view key) const {
+  const gguf_value& v = at(key);
+  if (!v.is_array() || !detail::gguf_is_integer(v.element_type()))
+    type_error(key, v, "array of integers");
+  std::vector<std::int64_t> out(static_cast<std::size_t>(v.size()));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto x = v.int_at(i);
+    if (!x) {
+      fail("gguf file '", name(), "': metadata key '", key, "': element ", i, " = ", *v.uint_at(i),
+           " does not fit int64");
+    }
+    out[i] = *x;
+  }
+  return out;
+}
+
+inline const gguf_tensor* gguf_file::find_tensor(std::string_view name) const noexcept {
+  const auto it = ix_.tensor_index.find(name);
+  return it == ix_.tensor_index.end() ? nullptr : &ix_.tensors[it->second];
+}
+
+inline const gguf_tensor& gguf_file::tensor(std::string_view name) const {
+  const gguf_tensor* t = find_tensor(name);
+  if (t == nullptr) fail("gguf file '", this->name(), "': tensor '", name, "' is missing");
+  return *t;
+}
+
+inline void gguf_file::require_supported(const gguf_tensor& t) const {
+  if (!ggml_type_supported(t.type)) {
+    fail("gguf file '", name(), "': tensor '", t.name, "' has type ", ggml_type_name(t.type),
+         ", which shiftrope does not support (supported: F32, F16, BF16, Q8_0)");
+  }
+}
+
+}  // namespace shiftrope

@@ -17,9 +17,9 @@
 #include <variant>
 #include <vector>
 
-#include "detail/big_buffer.hpp"
-#include "error.hpp"
-#include "numeric.hpp"
+#include <shiftrope/detail/big_buffer.hpp>
+#include <shiftrope/error.hpp>
+#include <shiftrope/numeric.hpp>
 
 namespace shiftrope {
 

@@ -3,7 +3,7 @@
 
 #include <string_view>
 
-#include "error.hpp"
+#include <shiftrope/error.hpp>
 
 namespace shiftrope {
 

@@ -15,10 +15,10 @@
 #include <cstdint>
 #include <limits>
 
-#include "detail/matmul_gemm.hpp"
-#include "detail/matmul_gemv.hpp"
-#include "error.hpp"
-#include "numeric.hpp"
+#include <shiftrope/detail/matmul/gemm.hpp>
+#include <shiftrope/detail/matmul/gemv.hpp>
+#include <shiftrope/error.hpp>
+#include <shiftrope/numeric.hpp>
 
 namespace shiftrope {
 

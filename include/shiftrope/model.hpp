@@ -29,20 +29,18 @@
 #include <variant>
 #include <vector>
 
-#include "attention.hpp"
-#include "attention_self_extend.hpp"
-#include "detail/mapped_file.hpp"
-#include "detail/model_ops.hpp"
-#include "detail/parallel.hpp"
-#include "error.hpp"
-#include "gguf.hpp"
-#include "kv_cache.hpp"
-#include "llama2c.hpp"
-#include "matmul.hpp"
-#include "model_config.hpp"
-#include "model_weights.hpp"
-#include "position_map.hpp"
-#include "rope.hpp"
+#include <shiftrope/attention.hpp>
+#include <shiftrope/attention_self_extend.hpp>
+#include <shiftrope/detail/model/forward.hpp>
+#include <shiftrope/error.hpp>
+#include <shiftrope/gguf.hpp>
+#include <shiftrope/kv_cache.hpp>
+#include <shiftrope/llama2c.hpp>
+#include <shiftrope/matmul.hpp>
+#include <shiftrope/model_config.hpp>
+#include <shiftrope/model_weights.hpp>
+#include <shiftrope/position_map.hpp>
+#include <shiftrope/rope.hpp>
 
 namespace shiftrope {
 
@@ -137,6 +135,13 @@ struct session_params {
   /// second key cache (keys rotated at floor(n/G)), counted in max_kv_bytes.
   std::optional<self_extend_remap> self_extend;
 
+  /// n_ctx with its default applied for a model with config `c`:
+  /// min(train_len, 4096) when 0. Validates first.
+  [[nodiscard]] std::int64_t resolved_n_ctx(const model_config& c) const {
+    validate();
+    return n_ctx > 0 ? n_ctx : std::min<std::int64_t>(c.train_len, 4096);
+  }
+
   /// Throws shiftrope::error naming the field and the value.
   void validate() const {
     if (n_ctx < 0 || n_ctx > model_limits::max_train_len)
@@ -174,28 +179,51 @@ struct session_params {
   }
 };
 
-/// Scratch activations for up to max_batch tokens, allocated once.
-struct forward_state {
-  std::vector<float> x;    ///< [max_batch × n_embd] residual stream
-  std::vector<float> xb;   ///< [max_batch × n_embd] normed input of a sub-block / its output
-  std::vector<float> q;    ///< [max_batch × q_dim] queries (un-rotated)
-  std::vector<float> k;    ///< [max_batch × kv_dim] keys of the new tokens
-  std::vector<float> v;    ///< [max_batch × kv_dim] values of the new tokens
-  std::vector<float> att;  ///< [max_batch × q_dim] attention output
-  std::vector<float> hb;   ///< [max_batch × n_ff] gate, then silu(gate) ⊙ up
-  std::vector<float> hb2;  ///< [max_batch × n_ff] up
-
-  forward_state() = default;
-  forward_state(const model_config& c, std::size_t max_batch)
-      : x(max_batch * c.n_embd),
-        xb(x.size()),
-        q(max_batch * c.q_dim()),
-        k(max_batch * c.kv_dim()),
-        v(k.size()),
-        att(q.size()),
-        hb(max_batch * c.n_ff),
-        hb2(hb.size()) {}
+/// What a session allocates that grows with its context, known before it
+/// allocates anything (session_memory_of), so a program can refuse a
+/// context that does not fit.
+struct session_memory {
+  std::int64_t n_ctx = 0;   ///< positions (session_params::n_ctx's default applied)
+  std::uint64_t kv = 0;     ///< KV cache, plus Self-Extend's grouped keys; UINT64_MAX on overflow
+  std::uint64_t total = 0;  ///< kv plus the RoPE table (cos and sin); UINT64_MAX on overflow
 };
+
+namespace detail {
+
+inline kv_cache_params session_cache_params(const model_config& c, const session_params& p) {
+  kv_cache_params k;
+  k.n_layers = c.n_layers;
+  k.n_kv_heads = c.n_kv_heads;
+  k.head_dim = c.head_dim;
+  k.n_ctx = p.resolved_n_ctx(c);
+  k.type = p.kv;
+  k.max_bytes = p.max_kv_bytes;
+  return k;
+}
+
+/// Self-Extend's grouped keys: one more K, i.e. half of the K + V cache.
+[[nodiscard]] constexpr std::uint64_t grouped_keys_bytes(std::uint64_t kv_bytes) noexcept {
+  return kv_bytes / 2;
+}
+
+}  // namespace detail
+
+/// The memory a session of a model with config `c` and parameters `p`
+/// allocates for its context (parameters are validated first).
+[[nodiscard]] inline session_memory session_memory_of(const model_config& c,
+                                                      const session_params& p) {
+  constexpr std::uint64_t overflow = ~std::uint64_t{0};
+  session_memory sm;
+  sm.n_ctx = p.resolved_n_ctx(c);
+  const std::uint64_t kv = detail::session_cache_params(c, p).bytes();
+  sm.kv = kv == overflow || !p.self_extend ? kv : kv + detail::grouped_keys_bytes(kv);
+  const std::uint64_t rope_bytes = 2 * sizeof(float) * static_cast<std::uint64_t>(c.rope.n_planes());
+  std::uint64_t rope = 0;
+  if (__builtin_mul_overflow(static_cast<std::uint64_t>(sm.n_ctx), rope_bytes, &rope) ||
+      __builtin_add_overflow(sm.kv, rope, &sm.total))
+    sm.total = overflow;
+  return sm;
+}
 
 /// A running model: KV cache, scratch activations, RoPE table and remap.
 /// The model must outlive the session and stay where it is (the session
@@ -249,16 +277,8 @@ class session {
   }
 
  private:
-  enum class chunk_rows { none, last, all };
   void check_input(const int* tokens, std::size_t n_tokens, std::int64_t start_pos) const;
-  template <class KV>
-  void run_chunk(kv_storage<KV>& kv, const int* tokens, std::size_t n, std::int64_t pos0,
-                 float* logits, chunk_rows rows);
-  template <class KV>
-  void attention_layer(kv_storage<KV>& kv, int layer, std::size_t n, std::int64_t pos0);
   void apply_positions();
-  template <class KV>
-  KV* grouped_keys(int layer) noexcept;
 
   const model* model_;
   session_params params_;
@@ -278,6 +298,124 @@ class session {
   std::vector<float> grouped_row_;
 };
 
-}  // namespace shiftrope
+inline session::session(const model& m, const session_params& params)
+    : model_(&m),
+      params_(params),
+      train_len_(params.train_len > 0 ? params.train_len : m.config().train_len),
+      cache_(detail::session_cache_params(m.config(), params)) {
+  const model_config& c = m.config();
+  max_batch_ = static_cast<std::size_t>(std::min<std::int64_t>(params_.max_batch, n_ctx()));
+  rope_ = rope_table<float>(c.rope, n_ctx());
+  state_ = forward_state(c, max_batch_);
+  attention_.n_heads = c.n_heads;
+  attention_.n_kv_heads = c.n_kv_heads;
+  attention_.head_dim = c.head_dim;
+  attention_.softmax_scale = 0.0;  // 1 / sqrt(head_dim)
+  attention_.n_threads = params_.n_threads;
+  apply_positions();
+}
 
-#include "detail/session_impl.hpp"
+// Checks the position fields of params_ against the training length, sets
+// the logit scale and allocates Self-Extend's grouped keys when needed.
+inline void session::apply_positions() {
+  const model_config& c = config();
+  if (const auto* s = std::get_if<string_remap>(&params_.position_remap)) {
+    try {
+      s->validate(train_len_);
+    } catch (const error& e) {
+      fail("session: ", e.what(),
+           params_.train_len > 0 ? " (train_len given)" : " (train_len from the model file)");
+    }
+  }
+  const double yarn = rope_attention_factor(c.rope);
+  logit_scale_ = params_.logit_scale * yarn * yarn;
+  attention_.logit_scale = logit_scale_;
+  attention_.validate();
+  if (!params_.self_extend) return;
+  const std::uint64_t grouped_bytes = detail::grouped_keys_bytes(cache_.bytes());
+  const std::size_t elements =
+      static_cast<std::size_t>(grouped_bytes / (cache_.type() == kv_type::f32 ? 4 : 2));
+  if (cache_.bytes() + grouped_bytes > params_.max_kv_bytes)
+    fail("session: self_extend needs a second key cache of ", grouped_bytes,
+         " bytes next to the KV cache's ", cache_.bytes(),
+         ", above session_params.max_kv_bytes = ", params_.max_kv_bytes);
+  std::visit(
+      [&](const auto& kv) {
+        using KV = typename detail::kv_element<std::decay_t<decltype(kv)>>::type;
+        using grouped = std::vector<KV>;
+        if (!std::holds_alternative<grouped>(grouped_k_) ||
+            std::get<grouped>(grouped_k_).size() != elements)
+          grouped_k_ = grouped(elements);
+      },
+      cache_.typed());
+  grouped_row_.resize(static_cast<std::size_t>(c.head_dim));
+}
+
+inline void session::set_positions(const remap& position_remap,
+                                   const std::optional<self_extend_remap>& self_extend,
+                                   double logit_scale) {
+  session_params p = params_;
+  p.position_remap = position_remap;
+  p.self_extend = self_extend;
+  p.logit_scale = logit_scale;
+  p.validate();
+  const session_params old = params_;
+  params_ = p;
+  try {
+    apply_positions();
+  } catch (...) {
+    params_ = old;
+    apply_positions();
+    throw;
+  }
+  n_past_ = 0;
+}
+
+inline void session::check_input(const int* tokens, std::size_t n_tokens,
+                                 std::int64_t start_pos) const {
+  if (n_tokens == 0) fail("session::forward: no tokens (n_tokens = 0)");
+  if (tokens == nullptr) fail("session::forward: tokens is null");
+  const int n_vocab = config().n_vocab;
+  for (std::size_t i = 0; i < n_tokens; ++i)
+    if (tokens[i] < 0 || tokens[i] >= n_vocab)
+      fail("session::forward: token id ", tokens[i], " at index ", i,
+           " is outside the vocabulary [0, ", n_vocab, ")");
+  if (start_pos < 0 || start_pos > n_past_)
+    fail("session::forward: start_pos = ", start_pos, " must be in [0, n_past = ", n_past_,
+         "] (no gaps in the KV cache)");
+  if (static_cast<std::uint64_t>(n_tokens) > static_cast<std::uint64_t>(n_ctx() - start_pos))
+    fail("session::forward: positions [", start_pos, ", ", start_pos, " + ", n_tokens,
+         ") exceed the context (n_ctx = ", n_ctx(), ")");
+}
+
+inline void session::forward(const int* tokens, std::size_t n_tokens, std::int64_t start_pos,
+                             float* logits, logits_rows rows) {
+  check_input(tokens, n_tokens, start_pos);
+  if (logits == nullptr) fail("session::forward: logits is null");
+  const std::size_t n_vocab = static_cast<std::size_t>(config().n_vocab);
+  std::visit(
+      [&](auto& kv) {
+        using KV = typename detail::kv_element<std::decay_t<decltype(kv)>>::type;
+        KV* grouped = params_.self_extend ? std::get<std::vector<KV>>(grouped_k_).data() : nullptr;
+        const detail::forward_pass<KV> pass{config(),         model_->weights(),
+                                            state_,           rope_,
+                                            kv,               n_ctx(),
+                                            attention_,       params_.position_remap,
+                                            params_.self_extend, grouped,
+                                            grouped_row_.data(), attn_scratch_};
+        for (std::size_t done = 0; done < n_tokens; done += max_batch_) {
+          const std::size_t n = std::min(max_batch_, n_tokens - done);
+          const bool last_chunk = done + n == n_tokens;
+          const detail::chunk_rows cr = rows == logits_rows::all ? detail::chunk_rows::all
+                                : last_chunk             ? detail::chunk_rows::last
+                                                         : detail::chunk_rows::none;
+          float* out = rows == logits_rows::all ? logits + done * n_vocab : logits;
+          detail::run_chunk(pass, tokens + done, n, start_pos + static_cast<std::int64_t>(done), out,
+                            cr);
+        }
+      },
+      cache_.typed());
+  n_past_ = start_pos + static_cast<std::int64_t>(n_tokens);
+}
+
+}  // namespace shiftrope

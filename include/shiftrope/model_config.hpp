@@ -26,11 +26,11 @@
 #include <string>
 #include <vector>
 
-#include "error.hpp"
-#include "gguf.hpp"
-#include "llama2c.hpp"
-#include "numeric.hpp"
-#include "rope.hpp"
+#include <shiftrope/error.hpp>
+#include <shiftrope/gguf.hpp>
+#include <shiftrope/llama2c.hpp>
+#include <shiftrope/numeric.hpp>
+#include <shiftrope/rope.hpp>
 
 namespace shiftrope {
 

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "error.hpp"
-#include "gguf.hpp"
-#include "llama2c.hpp"
-#include "matmul.hpp"
-#include "model_config.hpp"
+#include <shiftrope/error.hpp>
+#include <shiftrope/gguf.hpp>
+#include <shiftrope/llama2c.hpp>
+#include <shiftrope/matmul.hpp>
+#include <shiftrope/model_config.hpp>
 
 namespace shiftrope {
 

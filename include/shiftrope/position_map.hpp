@@ -23,13 +23,19 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "error.hpp"
+#include <shiftrope/error.hpp>
 
 namespace shiftrope {
+
+/// Largest position (and sequence length) any part of the library accepts:
+/// 2^40, far beyond any model, small enough that sums of positions and
+/// products with small factors stay exact in int64 and double.
+inline constexpr std::int64_t max_positions = std::int64_t{1} << 40;
 
 /// A run of keys [begin, end) scored by a query rotated at query_pos, so each
 /// key n in it sees the relative position query_pos - n.
@@ -105,36 +111,64 @@ struct string_remap {
       fail("string_remap: shift (S) must be < train_len (L), got S = ", shift, ", L = ", train_len);
   }
 
-  /// S = floor(ratio * L) and the given W, validated against L.
-  static string_remap from_ratio(std::int64_t train_len, double ratio = default_ratio,
-                                 std::int64_t window = default_window) {
-    if (!(ratio > 0.0 && ratio < 1.0)) fail("string_remap: ratio must be in (0, 1), got ", ratio);
-    if (train_len < 2 || train_len > (std::int64_t{1} << 40))
+  /// How a user states STRING's setting for a training length L: S
+  /// directly, or as a ratio of L (neither: the paper's 0.33), and W
+  /// (absent: default_window_for(S)).
+  struct setting {
+    std::optional<std::int64_t> shift;   ///< S, 1 <= S < L
+    std::optional<double> ratio;         ///< S = floor(ratio * L), 0 < ratio < 1
+    std::optional<std::int64_t> window;  ///< W, 0 <= W < S
+  };
+
+  /// S for training length L: `shift` when given, else floor(ratio * L)
+  /// (ratio defaulting to the paper's 0.33). Throws shiftrope::error naming
+  /// "train_len (L)", "ratio" or "shift (S)" and the value; given both
+  /// shift and ratio, it names both.
+  static std::int64_t shift_for(std::int64_t train_len, std::optional<std::int64_t> shift,
+                                std::optional<double> ratio) {
+    if (train_len < 2 || train_len > max_positions)
       fail("string_remap: train_len (L) must be in [2, 2^40], got ", train_len);
+    if (shift && ratio)
+      fail("string_remap: give shift (S) or ratio, not both (S = ", *shift, ", ratio = ", *ratio,
+           ")");
+    if (shift) {
+      if (*shift < 1 || *shift >= train_len)
+        fail("string_remap: shift (S) must be in [1, L = ", train_len, "), got ", *shift);
+      return *shift;
+    }
+    const double x = ratio.value_or(default_ratio);
+    if (!(x > 0.0 && x < 1.0)) fail("string_remap: ratio must be in (0, 1), got ", x);
+    const auto s = static_cast<std::int64_t>(std::floor(x * static_cast<double>(train_len)));
+    if (s < 1)
+      fail("string_remap: shift (S) = floor(ratio * L) = floor(", x, " * ", train_len,
+           ") = 0, but S must be >= 1 (raise the ratio or L)");
+    return s;
+  }
+
+  /// The paper's W = 128, or the largest valid W, S - 1, when 128 >= S.
+  [[nodiscard]] static constexpr std::int64_t default_window_for(std::int64_t shift) noexcept {
+    return std::min(default_window, shift - 1);
+  }
+
+  /// The remap for training length L and a setting, validated against L:
+  /// the one rule every program uses to turn flags into S and W.
+  static string_remap resolve(std::int64_t train_len, const setting& s) {
     string_remap r;
-    r.shift = static_cast<std::int64_t>(std::floor(ratio * static_cast<double>(train_len)));
-    if (r.shift < 1)
-      fail("string_remap: train_len (L) = ", train_len, " is too small for ratio ", ratio,
-           ": shift (S) = floor(ratio * L) = 0");
-    r.window = window;
+    r.shift = shift_for(train_len, s.shift, s.ratio);
+    r.window = s.window.value_or(default_window_for(r.shift));
     r.validate(train_len);
     return r;
   }
 
-  /// The paper's setting for a training length L: S = floor(0.33 L) and
-  /// W = 128, or, when L is so small that 128 >= S, the largest valid W,
-  /// S - 1 (so S = 3 gives W = 2).
-  static string_remap paper_default(std::int64_t train_len) {
-    if (train_len < 2 || train_len > (std::int64_t{1} << 40))
-      fail("string_remap: train_len (L) must be in [2, 2^40], got ", train_len);
-    string_remap r;
-    r.shift = static_cast<std::int64_t>(std::floor(default_ratio * static_cast<double>(train_len)));
-    if (r.shift < 1)
-      fail("string_remap: train_len (L) = ", train_len, " is too small for S = floor(0.33 L) >= 1");
-    r.window = std::min(default_window, r.shift - 1);
-    r.validate(train_len);
-    return r;
+  /// S = floor(ratio * L) and the given W, validated against L.
+  static string_remap from_ratio(std::int64_t train_len, double ratio = default_ratio,
+                                 std::int64_t window = default_window) {
+    return resolve(train_len, {std::nullopt, ratio, window});
   }
+
+  /// The paper's setting for a training length L: S = floor(0.33 L) and
+  /// W = default_window_for(S) (so S = 3 gives W = 2).
+  static string_remap paper_default(std::int64_t train_len) { return resolve(train_len, {}); }
 };
 
 /// Self-Extend (Jin et al. 2024, "LLM Maybe LongLM"): keys within the
@@ -184,10 +218,9 @@ struct self_extend_remap {
 
   /// Throws shiftrope::error unless G >= 1 and W_n >= 1 (and both <= 2^40).
   void validate() const {
-    constexpr std::int64_t max = std::int64_t{1} << 40;
-    if (group < 1 || group > max)
+    if (group < 1 || group > max_positions)
       fail("self_extend_remap: group (G) must be in [1, 2^40], got ", group);
-    if (neighbor_window < 1 || neighbor_window > max)
+    if (neighbor_window < 1 || neighbor_window > max_positions)
       fail("self_extend_remap: neighbor_window (W_n) must be in [1, 2^40], got ", neighbor_window);
   }
 };

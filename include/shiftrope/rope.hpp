@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "detail/simd.hpp"
-#include "error.hpp"
+#include <shiftrope/detail/simd.hpp>
+#include <shiftrope/error.hpp>
 
 namespace shiftrope {
 

@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "error.hpp"
+#include <shiftrope/error.hpp>
 
 namespace shiftrope {
 

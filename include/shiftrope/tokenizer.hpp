@@ -42,15 +42,15 @@
 #include <utility>
 #include <vector>
 
-#include "shiftrope/detail/bpe.hpp"
-#include "shiftrope/detail/pretokenize.hpp"
-#include "shiftrope/detail/special_match.hpp"
-#include "shiftrope/detail/spm.hpp"
-#include "shiftrope/detail/utf8.hpp"
-#include "shiftrope/detail/vocab_index.hpp"
-#include "shiftrope/error.hpp"
-#include "shiftrope/gguf.hpp"
-#include "shiftrope/llama2c.hpp"
+#include <shiftrope/detail/text/bpe.hpp>
+#include <shiftrope/detail/text/pretokenize.hpp>
+#include <shiftrope/detail/text/special_match.hpp>
+#include <shiftrope/detail/text/spm.hpp>
+#include <shiftrope/detail/text/utf8.hpp>
+#include <shiftrope/detail/text/vocab_index.hpp>
+#include <shiftrope/error.hpp>
+#include <shiftrope/gguf.hpp>
+#include <shiftrope/llama2c.hpp>
 
 namespace shiftrope {
 

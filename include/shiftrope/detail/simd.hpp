@@ -19,7 +19,7 @@
 #include <immintrin.h>
 #endif
 
-#include "../numeric.hpp"
+#include <shiftrope/numeric.hpp>
 
 namespace shiftrope::detail::simd {
 

@@ -1,10 +1,10 @@
-// shiftrope/detail/matmul_gemv.hpp - row kernels of the matrix product:
+// shiftrope/detail/matmul/gemv.hpp - row kernels of the matrix product:
 // dot products of weight rows (f32, f16, bf16 or Q8_0 blocks) with float
 // activation rows, and the GEMV driver (one token: decode).
 //
 // Decode is memory bound: every weight byte is read once, so the kernels
 // only have to keep up with memory (a few FMA chains per row, weights
-// converted to float on load) and the driver has to keep both cores
+// converted to float on load) and the driver has to keep every thread
 // streaming (one parallel region, static chunks of rows).
 #pragma once
 
@@ -12,9 +12,9 @@
 #include <cstddef>
 #include <type_traits>
 
-#include "../numeric.hpp"
-#include "parallel.hpp"
-#include "simd.hpp"
+#include <shiftrope/numeric.hpp>
+#include <shiftrope/detail/parallel.hpp>
+#include <shiftrope/detail/simd.hpp>
 
 namespace shiftrope::detail::matmul_impl {
 

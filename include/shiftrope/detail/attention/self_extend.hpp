@@ -1,8 +1,8 @@
-// shiftrope/detail/attention_grouped.hpp - the attention kernel of
+// shiftrope/detail/attention/self_extend.hpp - the attention kernel of
 // Self-Extend (position_map.hpp's self_extend_remap): one query row against
 // two key sources, one online softmax.
 //
-// For query token t at position m and query head h (KV head g = h / group):
+// For query token t at position m and query head h (KV head g = h / heads_per_kv):
 //
 //   out[t][h] = Σ_n softmax_n(s_n) · v_n,
 //   s_n = c · <R(f) q, kg_n>   for far keys  n in [0, far_end)   (kg_n rotated at floor(n/G),
@@ -24,12 +24,12 @@
 #include <cstdint>
 #include <limits>
 
-#include "../position_map.hpp"
-#include "../rope.hpp"
-#include "parallel.hpp"
-#include "simd.hpp"
+#include <shiftrope/detail/parallel.hpp>
+#include <shiftrope/detail/simd.hpp>
+#include <shiftrope/position_map.hpp>
+#include <shiftrope/rope.hpp>
 
-namespace shiftrope::detail::grouped {
+namespace shiftrope::detail::self_extend {
 
 /// Keys scored per block (the scores of one block live in the work area).
 inline constexpr int block_keys = 64;
@@ -38,7 +38,7 @@ inline constexpr int block_keys = 64;
 template <class Acc, class KV>
 struct context {
   int n_heads = 0;   // query heads
-  int group = 1;     // query heads per KV head (n_heads / n_kv_heads)
+  int heads_per_kv = 1;  // query heads per KV head (GQA ratio n_heads / n_kv_heads)
   int head_dim = 0;  // values per head vector
   Acc scale = 1;     // softmax_scale · logit_scale, folded into the query copies
   self_extend_remap remap;
@@ -121,7 +121,7 @@ void attend_row(const context<Acc, KV>& cx, std::int64_t t, int h, Acc* work) no
   Acc* o = work + hd;      // [head_dim] unnormalised output
   Acc* s = work + 2 * hd;  // [block_keys] scores, then weights
   const Acc* q = cx.q + (static_cast<std::size_t>(t) * cx.n_heads + h) * hd;
-  const std::size_t head_off = static_cast<std::size_t>(h / cx.group) * cx.head_stride;
+  const std::size_t head_off = static_cast<std::size_t>(h / cx.heads_per_kv) * cx.head_stride;
   const self_extend_remap::split sp = cx.remap.split_at(m);
   std::fill(o, o + hd, Acc(0));
   Acc mx = -std::numeric_limits<Acc>::infinity(), l = 0;
@@ -156,4 +156,4 @@ void run(const context<Acc, KV>& cx, int n_threads, Acc* work) noexcept {
   });
 }
 
-}  // namespace shiftrope::detail::grouped
+}  // namespace shiftrope::detail::self_extend

@@ -1,4 +1,4 @@
-// shiftrope/detail/vocab_index.hpp - text → id lookup for token vocabularies.
+// shiftrope/detail/text/vocab_index.hpp - text → id lookup for token vocabularies.
 // An open-addressing hash table that owns a packed copy of the texts, so it
 // can be copied with its tokenizer and looked up with a std::string_view
 // (C++17's unordered_map<std::string, …> cannot, without a temporary string).

@@ -1,4 +1,4 @@
-// shiftrope/detail/mapped_file.hpp - a read-only view of a whole file's bytes:
+// shiftrope/detail/io/mapped_file.hpp - a read-only view of a whole file's bytes:
 // either a POSIX memory mapping (no copy: model weights are used in place) or
 // an owned in-memory buffer with the same interface (tests, fuzzers, files
 // produced on the fly). Move-only RAII.

@@ -1,4 +1,4 @@
-// shiftrope/detail/utf8.hpp - strict UTF-8 decoding, encoding and repair.
+// shiftrope/detail/text/utf8.hpp - strict UTF-8 decoding, encoding and repair.
 // Tokenizers split text into characters and must never trust their input:
 // every function here accepts arbitrary bytes.
 #pragma once

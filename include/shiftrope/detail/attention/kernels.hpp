@@ -1,4 +1,4 @@
-// shiftrope/detail/attention_kernels.hpp - the register-blocked inner loops
+// shiftrope/detail/attention/kernels.hpp - the register-blocked inner loops
 // of the attention kernel (single-threaded, noexcept, on raw pointers).
 //
 // Scores are kept transposed, S^T [keys × rows], with the query rows along
@@ -13,10 +13,13 @@
 // With few rows (decoding) the lanes would be mostly empty, so a second
 // score kernel takes dot products along head_dim instead (qk_rows_dot).
 //
-// This is the transpose of DESIGN §3's shape (K^T packed, a query element
-// broadcast): the FMA count and register budget are the same, but the
-// query tile is transposed once per work item instead of every K tile once
-// per item, and the softmax needs no horizontal max or sum.
+// The textbook flash-attention tile packs K^T and broadcasts a query
+// element against a row of keys; this is its transpose. The FMA count and
+// the register budget are the same (a Q·K^T micro-tile of 8 keys × 2
+// registers of rows = 16 accumulators, a P·V micro-tile of 4 rows × 4
+// registers of head_dim = 16 accumulators, of AVX-512's 32 registers), but
+// the query tile is transposed once per work item instead of every K tile
+// once per item, and the softmax needs no horizontal max or sum.
 //
 // g++ folds a loaded operand into every FMA that uses it, re-reading it
 // from memory once per use; the tiles pin such registers (simd::pin), or
@@ -27,7 +30,8 @@
 #include <limits>
 #include <type_traits>
 
-#include "simd.hpp"
+#include <shiftrope/detail/dispatch.hpp>
+#include <shiftrope/detail/simd.hpp>
 
 namespace shiftrope::detail::attn {
 
@@ -225,7 +229,6 @@ template <class Acc, class VT>
 inline void pv_block(const Acc* p, std::size_t ldp, const int* end, const VT* v, std::size_t ldv,
                      Acc* o, std::size_t ldo, const Acc* alpha, int rows, int dp) noexcept {
   using B = blocking<Acc>;
-  static_assert(B::pv_rows == 4 && B::pv_vectors == 4, "the dispatch below covers 1..4");
   constexpr int w = B::width;
   const int n_vec = dp / w;
   for (int c0 = 0; c0 < n_vec; c0 += B::pv_vectors) {
@@ -243,40 +246,12 @@ inline void pv_block(const Acc* p, std::size_t ldp, const int* end, const VT* v,
       const Acc* ap = alpha + r0;
       // Dispatch to a fully unrolled tile (the compile-time sizes keep the
       // accumulators in registers).
-      const auto tile = [&](auto rr_c, auto cv_c) {
-        pv_rows<Acc, decltype(rr_c)::value, decltype(cv_c)::value, VT>(
-            pp, ldp, nk_all, nk, end + r0, vp, ldv, op, ldo, ap);
-      };
-      const auto by_cv = [&](auto rr_c) {
-        switch (cv) {
-          case 4:
-            tile(rr_c, std::integral_constant<int, 4>{});
-            break;
-          case 3:
-            tile(rr_c, std::integral_constant<int, 3>{});
-            break;
-          case 2:
-            tile(rr_c, std::integral_constant<int, 2>{});
-            break;
-          default:
-            tile(rr_c, std::integral_constant<int, 1>{});
-            break;
-        }
-      };
-      switch (rr) {
-        case 4:
-          by_cv(std::integral_constant<int, 4>{});
-          break;
-        case 3:
-          by_cv(std::integral_constant<int, 3>{});
-          break;
-        case 2:
-          by_cv(std::integral_constant<int, 2>{});
-          break;
-        default:
-          by_cv(std::integral_constant<int, 1>{});
-          break;
-      }
+      dispatch<B::pv_rows>(rr, [&](auto rr_c) {
+        dispatch<B::pv_vectors>(cv, [&](auto cv_c) {
+          pv_rows<Acc, decltype(rr_c)::value, decltype(cv_c)::value, VT>(
+              pp, ldp, nk_all, nk, end + r0, vp, ldv, op, ldo, ap);
+        });
+      });
     }
   }
 }

@@ -1,5 +1,6 @@
-// shiftrope/detail/gguf_parse.hpp - the validating GGUF parser and the
-// gguf_file accessors. Included by gguf.hpp; not for direct use.
+// shiftrope/detail/io/gguf_parse.hpp - the validating GGUF parser: file
+// bytes in, an index of metadata entries and tensor records out (gguf.hpp's
+// gguf_file owns both).
 //
 // Order of checks: header, counts against caps and the bytes left, every
 // metadata entry, every tensor info (dims, type, sizes with overflow checks,
@@ -9,12 +10,28 @@
 #pragma once
 
 #include <algorithm>
-#include <shiftrope/detail/byte_reader.hpp>
-#include <shiftrope/detail/gguf_impl.hpp>
-#include <shiftrope/gguf.hpp>
+#include <shiftrope/detail/io/byte_reader.hpp>
+#include <shiftrope/detail/io/mapped_file.hpp>
+#include <shiftrope/gguf_value.hpp>
+#include <string_view>
+#include <unordered_map>
+#include <numeric>
+#include <vector>
 
 namespace shiftrope {
 namespace detail {
+
+/// What the parser finds in a file: its header fields, entries and tensors
+/// (values and tensor data are views into the file's bytes).
+struct gguf_index {
+  std::uint32_t version = 0;
+  std::uint32_t alignment = 32;  // general.alignment, or 32
+  std::uint64_t data_start = 0;  // file offset of the data section
+  std::vector<gguf_kv> kvs;
+  std::unordered_map<std::string_view, std::size_t> kv_index;  // key -> index in kvs
+  std::vector<gguf_tensor> tensors;
+  std::unordered_map<std::string_view, std::size_t> tensor_index;  // views of tensors[i].name
+};
 
 struct gguf_parser {
   // Smallest possible encodings, to bound counts by the bytes left:
@@ -23,14 +40,13 @@ struct gguf_parser {
   static constexpr std::uint64_t min_kv_bytes = 13;
   static constexpr std::uint64_t min_tensor_info_bytes = 32;
 
-  gguf_file& f;
+  gguf_index& f;
   const gguf_limits& lim;
+  const std::string& name;  // the file's path, for messages
   byte_reader r;
 
-  gguf_parser(gguf_file& file, const gguf_limits& limits)
-      : f(file),
-        lim(limits),
-        r(file.bytes_.data(), file.bytes_.size(), "gguf file", file.bytes_.name()) {}
+  gguf_parser(const mapped_file& bytes, const gguf_limits& limits, gguf_index& out)
+      : f(out), lim(limits), name(bytes.name()), r(bytes.data(), bytes.size(), "gguf file", name) {}
 
   void run() {
     lim.validate();
@@ -46,12 +62,12 @@ struct gguf_parser {
     if (std::memcmp(magic, "GGUF", 4) != 0) {
       r.error("bad magic: expected \"GGUF\" (47 47 55 46), found bytes ", hex_bytes(magic, 4));
     }
-    f.version_ = r.read<std::uint32_t>("version");
-    if (f.version_ == 1)
+    f.version = r.read<std::uint32_t>("version");
+    if (f.version == 1)
       r.error("version 1 is not supported (32-bit counts); only versions 2 and 3 are read");
-    if (f.version_ != 2 && f.version_ != 3) {
-      r.error("version ", f.version_, " is not supported (only 2 and 3)",
-              (f.version_ & 0xffffu) == 0 ? "; a big-endian file?" : "");
+    if (f.version != 2 && f.version != 3) {
+      r.error("version ", f.version, " is not supported (only 2 and 3)",
+              (f.version & 0xffffu) == 0 ? "; a big-endian file?" : "");
     }
     n_tensors = r.read<std::uint64_t>("tensor_count");
     n_kv = r.read<std::uint64_t>("metadata_kv_count");
@@ -97,8 +113,8 @@ struct gguf_parser {
   }
 
   void parse_metadata(std::uint64_t n_kv) {
-    f.kvs_.reserve(static_cast<std::size_t>(n_kv));
-    f.kv_index_.reserve(static_cast<std::size_t>(n_kv));
+    f.kvs.reserve(static_cast<std::size_t>(n_kv));
+    f.kv_index.reserve(static_cast<std::size_t>(n_kv));
     for (std::uint64_t i = 0; i < n_kv; ++i) {
       r.set_context("metadata entry " + std::to_string(i) + ": ");
       gguf_kv kv;
@@ -107,9 +123,9 @@ struct gguf_parser {
       r.set_context("metadata entry " + std::to_string(i) + " '" + std::string(kv.key) + "': ");
       const gguf_value_type type = read_type("value type");
       parse_value(kv.value, type);
-      if (!f.kv_index_.emplace(kv.key, f.kvs_.size()).second) r.error("duplicate key");
+      if (!f.kv_index.emplace(kv.key, f.kvs.size()).second) r.error("duplicate key");
       if (kv.key == "general.alignment") check_alignment(kv.value);
-      f.kvs_.push_back(std::move(kv));
+      f.kvs.push_back(std::move(kv));
     }
     r.set_context("");
   }
@@ -156,26 +172,26 @@ struct gguf_parser {
     if (a == 0 || (a & (a - 1)) != 0) r.error("general.alignment ", a, " is not a power of two");
     if (a > lim.max_alignment)
       r.error("general.alignment ", a, " exceeds the limit max_alignment = ", lim.max_alignment);
-    f.alignment_ = a;
+    f.alignment = a;
   }
 
   void parse_tensor_infos(std::uint64_t n_tensors) {
-    f.tensors_.reserve(static_cast<std::size_t>(n_tensors));
-    f.tensor_index_.reserve(static_cast<std::size_t>(n_tensors));
+    f.tensors.reserve(static_cast<std::size_t>(n_tensors));
+    f.tensor_index.reserve(static_cast<std::size_t>(n_tensors));
     for (std::uint64_t i = 0; i < n_tensors; ++i) {
       r.set_context("tensor info " + std::to_string(i) + ": ");
       const std::string_view name = read_string("tensor name", "tensor name length");
       if (name.empty()) r.error("empty tensor name");
       r.set_context("tensor '" + std::string(name) + "': ");
-      if (!f.tensor_index_.emplace(name, f.tensors_.size()).second)
+      if (!f.tensor_index.emplace(name, f.tensors.size()).second)
         r.error("duplicate tensor name");
       gguf_tensor t;
       t.name = std::string(name);
       parse_shape(t);
       t.offset = r.read<std::uint64_t>("offset");
-      if (t.offset % f.alignment_ != 0)
-        r.error("offset ", t.offset, " is not a multiple of the alignment ", f.alignment_);
-      f.tensors_.push_back(std::move(t));
+      if (t.offset % f.alignment != 0)
+        r.error("offset ", t.offset, " is not a multiple of the alignment ", f.alignment);
+      f.tensors.push_back(std::move(t));
     }
     r.set_context("");
   }
@@ -210,174 +226,33 @@ struct gguf_parser {
 
   void place_tensors() {
     const std::uint64_t pos = r.pos();
-    const std::uint64_t a = f.alignment_;
-    f.data_start_ = (pos + a - 1) / a * a;  // pos <= file size, a <= 2^31: no overflow
+    const std::uint64_t a = f.alignment;
+    f.data_start = (pos + a - 1) / a * a;  // pos <= file size, a <= 2^31: no overflow
     const std::uint64_t size = r.size();
-    const std::uint64_t data_size = f.data_start_ <= size ? size - f.data_start_ : 0;
-    for (gguf_tensor& t : f.tensors_) {
+    const std::uint64_t data_size = f.data_start <= size ? size - f.data_start : 0;
+    for (gguf_tensor& t : f.tensors) {
       if (t.offset > data_size || t.n_bytes > data_size - t.offset) {
-        fail("gguf file '", f.name(), "': tensor '", t.name, "': offset ", t.offset, " + ",
+        fail("gguf file '", name, "': tensor '", t.name, "': offset ", t.offset, " + ",
              t.n_bytes, " bytes lies outside the data section (", data_size,
-             " bytes from file offset ", f.data_start_, ")");
+             " bytes from file offset ", f.data_start, ")");
       }
-      t.data = r.base() + f.data_start_ + t.offset;
+      t.data = r.base() + f.data_start + t.offset;
     }
-    std::vector<std::size_t> order(f.tensors_.size());
+    std::vector<std::size_t> order(f.tensors.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
     std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
-      return f.tensors_[x].offset < f.tensors_[y].offset;
+      return f.tensors[x].offset < f.tensors[y].offset;
     });
     for (std::size_t k = 1; k < order.size(); ++k) {
-      const gguf_tensor& lo = f.tensors_[order[k - 1]];
-      const gguf_tensor& hi = f.tensors_[order[k]];
+      const gguf_tensor& lo = f.tensors[order[k - 1]];
+      const gguf_tensor& hi = f.tensors[order[k]];
       if (lo.offset + lo.n_bytes > hi.offset)
-        fail("gguf file '", f.name(), "': tensor '", hi.name, "' (offset ", hi.offset,
+        fail("gguf file '", name, "': tensor '", hi.name, "' (offset ", hi.offset,
              ") overlaps tensor '", lo.name, "' (offset ", lo.offset, ", ", lo.n_bytes, " bytes)");
     }
   }
 };
 
 }  // namespace detail
-
-// ---- gguf_file ----
-
-inline gguf_file gguf_file::open(const std::string& path, const gguf_limits& limits,
-                                 load_mode mode) {
-  gguf_file f;
-  f.bytes_ =
-      mode == load_mode::copy ? detail::mapped_file::read(path) : detail::mapped_file::open(path);
-  detail::gguf_parser(f, limits).run();
-  return f;
-}
-
-inline gguf_file gguf_file::from_bytes(std::vector<std::uint8_t> bytes, std::string name,
-                                       const gguf_limits& limits) {
-  gguf_file f;
-  f.bytes_ = detail::mapped_file::from_bytes(std::move(bytes), std::move(name));
-  detail::gguf_parser(f, limits).run();
-  return f;
-}
-
-inline const gguf_value* gguf_file::find(std::string_view key) const noexcept {
-  const auto it = kv_index_.find(key);
-  return it == kv_index_.end() ? nullptr : &kvs_[it->second].value;
-}
-
-inline const gguf_value& gguf_file::at(std::string_view key) const {
-  const gguf_value* v = find(key);
-  if (v == nullptr) fail("gguf file '", name(), "': metadata key '", key, "' is missing");
-  return *v;
-}
-
-inline void gguf_file::type_error(std::string_view key, const gguf_value& v,
-                                  const char* expected) const {
-  const std::string actual = v.is_array() ? "array of " + gguf_value_type_name(v.element_type())
-                                          : gguf_value_type_name(v.type()) + " " + v.to_display();
-  fail("gguf file '", name(), "': metadata key '", key, "' has type ", actual, ", expected ",
-       expected);
-}
-
-inline std::string gguf_file::get_string(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (auto s = v.as_string()) return std::string(*s);
-  type_error(key, v, "string");
-}
-
-inline std::uint64_t gguf_file::get_uint(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (auto u = v.as_uint()) return *u;
-  type_error(key, v, "a non-negative integer");
-}
-
-inline std::int64_t gguf_file::get_int(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (auto i = v.as_int()) return *i;
-  type_error(key, v, "an integer within int64");
-}
-
-inline double gguf_file::get_float(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (auto d = v.as_double()) return *d;
-  type_error(key, v, "float32 or float64");
-}
-
-inline bool gguf_file::get_bool(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (auto b = v.as_bool()) return *b;
-  type_error(key, v, "bool");
-}
-
-inline std::string gguf_file::get_string_or(std::string_view key, std::string_view fallback) const {
-  return has(key) ? get_string(key) : std::string(fallback);
-}
-inline std::uint64_t gguf_file::get_uint_or(std::string_view key, std::uint64_t fallback) const {
-  return has(key) ? get_uint(key) : fallback;
-}
-inline std::int64_t gguf_file::get_int_or(std::string_view key, std::int64_t fallback) const {
-  return has(key) ? get_int(key) : fallback;
-}
-inline double gguf_file::get_float_or(std::string_view key, double fallback) const {
-  return has(key) ? get_float(key) : fallback;
-}
-inline bool gguf_file::get_bool_or(std::string_view key, bool fallback) const {
-  return has(key) ? get_bool(key) : fallback;
-}
-
-inline std::uint64_t gguf_file::array_size(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (!v.is_array()) type_error(key, v, "an array");
-  return v.size();
-}
-
-inline std::vector<std::string_view> gguf_file::get_string_array(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (!v.is_array() || v.element_type() != gguf_value_type::string)
-    type_error(key, v, "array of string");
-  return v.strings_;
-}
-
-inline std::vector<float> gguf_file::get_float_array(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (!v.is_array() || (v.element_type() != gguf_value_type::float32 &&
-                        v.element_type() != gguf_value_type::float64))
-    type_error(key, v, "array of float32 or float64");
-  std::vector<float> out(static_cast<std::size_t>(v.size()));
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(*v.double_at(i));
-  return out;
-}
-
-inline std::vector<std::int64_t> gguf_file::get_int_array(std::string_view key) const {
-  const gguf_value& v = at(key);
-  if (!v.is_array() || !detail::gguf_is_integer(v.element_type()))
-    type_error(key, v, "array of integers");
-  std::vector<std::int64_t> out(static_cast<std::size_t>(v.size()));
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const auto x = v.int_at(i);
-    if (!x) {
-      fail("gguf file '", name(), "': metadata key '", key, "': element ", i, " = ", *v.uint_at(i),
-           " does not fit int64");
-    }
-    out[i] = *x;
-  }
-  return out;
-}
-
-inline const gguf_tensor* gguf_file::find_tensor(std::string_view name) const noexcept {
-  const auto it = tensor_index_.find(name);
-  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
-}
-
-inline const gguf_tensor& gguf_file::tensor(std::string_view name) const {
-  const gguf_tensor* t = find_tensor(name);
-  if (t == nullptr) fail("gguf file '", this->name(), "': tensor '", name, "' is missing");
-  return *t;
-}
-
-inline void gguf_file::require_supported(const gguf_tensor& t) const {
-  if (!ggml_type_supported(t.type)) {
-    fail("gguf file '", name(), "': tensor '", t.name, "' has type ", ggml_type_name(t.type),
-         ", which shiftrope does not support (supported: F32, F16, BF16, Q8_0)");
-  }
-}
 
 }  // namespace shiftrope

@@ -1,4 +1,4 @@
-// shiftrope/detail/model_ops.hpp - the small row operations of the forward
+// shiftrope/detail/model/ops.hpp - the small row operations of the forward
 // pass (RMSNorm, SwiGLU, residual add, bias add, embedding row lookup),
 // single-threaded kernels on pointers and sizes, SIMD through simd.hpp.
 // Their cost is O(tokens × width), next to O(tokens × width²) for the
@@ -9,9 +9,9 @@
 #include <cstddef>
 #include <cstring>
 
-#include "../matmul.hpp"
-#include "../numeric.hpp"
-#include "simd.hpp"
+#include <shiftrope/matmul.hpp>
+#include <shiftrope/numeric.hpp>
+#include <shiftrope/detail/simd.hpp>
 
 namespace shiftrope::detail::model_ops {
 

@@ -1,4 +1,4 @@
-// shiftrope/detail/byte_reader.hpp - a bounds-checked little-endian cursor
+// shiftrope/detail/io/byte_reader.hpp - a bounds-checked little-endian cursor
 // over untrusted bytes (GGUF, llama2.c files). Every read checks the bytes
 // left first and throws shiftrope::error naming the file, what was being
 // read and the offset; nothing reads past the end.

@@ -1,4 +1,4 @@
-// shiftrope/detail/spm.hpp - SentencePiece-style BPE by scores: the merge
+// shiftrope/detail/text/spm.hpp - SentencePiece-style BPE by scores: the merge
 // loop of llama2.c's `encode` and llama.cpp's SPM tokenizer, with a priority
 // queue instead of a rescan after every merge (O(n log n), not O(n²)).
 //
@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
-#include "shiftrope/detail/utf8.hpp"
-#include "shiftrope/detail/vocab_index.hpp"
-#include "shiftrope/error.hpp"
+#include <shiftrope/detail/text/utf8.hpp>
+#include <shiftrope/detail/text/vocab_index.hpp>
+#include <shiftrope/error.hpp>
 
 namespace shiftrope::detail {
 

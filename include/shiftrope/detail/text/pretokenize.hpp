@@ -1,4 +1,4 @@
-// shiftrope/detail/pretokenize.hpp - the regex pre-tokenizers of byte-level
+// shiftrope/detail/text/pretokenize.hpp - the regex pre-tokenizers of byte-level
 // BPE vocabularies (GPT-2 and its descendants), on PCRE2.
 //
 // A pre-tokenizer is a list of regexes applied one after the other: each
@@ -26,8 +26,8 @@
 #include <utility>
 #include <vector>
 
-#include "shiftrope/detail/utf8.hpp"
-#include "shiftrope/error.hpp"
+#include <shiftrope/detail/text/utf8.hpp>
+#include <shiftrope/error.hpp>
 
 namespace shiftrope::detail {
 

@@ -1,4 +1,4 @@
-// shiftrope/detail/special_match.hpp - longest-prefix matching of special
+// shiftrope/detail/text/special_match.hpp - longest-prefix matching of special
 // token texts (control, user-defined, unknown) for tokenizer::encode with
 // parse_special.
 //

@@ -1,17 +1,130 @@
-// shiftrope/detail/gguf_impl.hpp - definitions of gguf.hpp: the validating
-// parser and the metadata accessors. Included by gguf.hpp; not for direct use.
+// shiftrope/gguf_value.hpp - the records of a GGUF file: metadata value
+// types, values (scalars, strings, arrays as views into the file), entries,
+// tensor records, and the caps a reader checks. gguf.hpp reads files into
+// these; gguf_writer.hpp writes them.
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <limits>
-#include <numeric>
-#include <shiftrope/detail/byte_reader.hpp>
-#include <shiftrope/gguf.hpp>
+#include <optional>
+#include <shiftrope/error.hpp>
+#include <shiftrope/ggml_type.hpp>
 #include <sstream>
-#include <utility>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace shiftrope {
+
+namespace detail {
+struct gguf_parser;
+}  // namespace detail
+class gguf_file;
+class gguf_writer;
+
+/// Metadata value types (uint32 in the file).
+enum class gguf_value_type : std::uint32_t {
+  uint8 = 0,
+  int8 = 1,
+  uint16 = 2,
+  int16 = 3,
+  uint32 = 4,
+  int32 = 5,
+  float32 = 6,
+  boolean = 7,
+  string = 8,
+  array = 9,
+  uint64 = 10,
+  int64 = 11,
+  float64 = 12,
+};
+
+/// "uint32", "string", ...; "type <id>" for an id outside 0..12.
+inline std::string gguf_value_type_name(gguf_value_type t);
+
+/// Caps on what a file may declare, checked before anything is allocated.
+/// Counts are also bounded by the bytes left in the file.
+struct gguf_limits {
+  std::uint64_t max_tensors = 65536;          // tensor_count
+  std::uint64_t max_kv = 65536;               // metadata_kv_count
+  std::uint64_t max_string_length = 1 << 20;  // bytes of one key, tensor name or string value
+  std::uint64_t max_array_length = 1 << 24;   // elements of one metadata array
+  std::uint32_t max_dims = 4;                 // n_dims of a tensor (ggml's GGML_MAX_DIMS)
+  std::uint32_t max_alignment = 1 << 16;      // general.alignment (a power of two)
+
+  /// Throws naming the field when a cap is zero.
+  void validate() const;
+};
+
+/// One metadata value: a scalar, a string, or an array of one element type
+/// (arrays of arrays are refused: no model file needs them). Numeric arrays
+/// and scalars point into the file's bytes (no copy); strings are views into
+/// the file. A value is valid while its gguf_file lives.
+class gguf_value {
+ public:
+  /// The value's type (gguf_value_type::array for arrays).
+  gguf_value_type type() const noexcept { return type_; }
+  bool is_array() const noexcept { return type_ == gguf_value_type::array; }
+  /// Element type of an array; type() for a scalar.
+  gguf_value_type element_type() const noexcept { return elem_; }
+  /// Elements of an array; 1 for a scalar.
+  std::uint64_t size() const noexcept { return count_; }
+
+  // Scalar conversions: nullopt when the type does not fit (arrays never fit).
+  /// Any integer type with a non-negative value.
+  std::optional<std::uint64_t> as_uint() const noexcept;
+  /// Any integer type whose value fits int64.
+  std::optional<std::int64_t> as_int() const noexcept;
+  /// float32 or float64.
+  std::optional<double> as_double() const noexcept;
+  std::optional<bool> as_bool() const noexcept;
+  std::optional<std::string_view> as_string() const noexcept;
+
+  // Element i (< size()) of an array or 0 of a scalar, same rules as above.
+  std::optional<std::uint64_t> uint_at(std::uint64_t i) const noexcept;
+  std::optional<std::int64_t> int_at(std::uint64_t i) const noexcept;
+  std::optional<double> double_at(std::uint64_t i) const noexcept;
+  std::optional<bool> bool_at(std::uint64_t i) const noexcept;
+  std::optional<std::string_view> string_at(std::uint64_t i) const noexcept;
+
+  /// Human-readable rendering for dumps: `42`, `"llama"`, `[1, 2, 3, ... (512 total)]`.
+  std::string to_display(std::size_t max_elements = 8) const;
+
+ private:
+  friend class gguf_file;
+  friend class gguf_writer;
+  friend struct detail::gguf_parser;
+  gguf_value_type type_ = gguf_value_type::uint8;
+  gguf_value_type elem_ = gguf_value_type::uint8;
+  std::uint64_t count_ = 0;
+  const std::uint8_t* raw_ = nullptr;      // [count_ × size of elem_] bytes (non-string types)
+  std::vector<std::string_view> strings_;  // [count_] views (string types)
+};
+
+/// One metadata entry, in file order.
+struct gguf_kv {
+  std::string_view key;  // view into the file
+  gguf_value value;
+};
+
+/// One tensor of the file, validated: dims ≥ 1, byte size = ggml_row_bytes ×
+/// rows, aligned offset, data wholly inside the data section, no overlap.
+struct gguf_tensor {
+  std::string name;
+  ggml_type type = ggml_type::f32;
+  std::vector<std::uint64_t> dims;     // ne: dims[0] = row length (fastest varying)
+  std::uint64_t n_elements = 0;        // product of dims
+  std::uint64_t offset = 0;            // bytes from the start of the data section
+  std::uint64_t n_bytes = 0;           // bytes of data
+  const std::uint8_t* data = nullptr;  // [n_bytes] view into the file's bytes
+
+  /// Rows = n_elements / dims[0].
+  std::uint64_t n_rows() const noexcept { return dims.empty() ? 0 : n_elements / dims[0]; }
+};
+
 
 inline std::string gguf_value_type_name(gguf_value_type t) {
   static constexpr const char* names[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
@@ -186,5 +299,3 @@ inline std::string gguf_value::to_display(std::size_t max_elements) const {
 }
 
 }  // namespace shiftrope
-
-#include <shiftrope/detail/gguf_parse.hpp>

@@ -1,4 +1,4 @@
-// shiftrope/detail/matmul_gemm.hpp - the packed matrix product for many
+// shiftrope/detail/matmul/gemm.hpp - the packed matrix product for many
 // tokens (prefill): Y[n_tokens × n_out] = X[n_tokens × n_in] · Wᵀ.
 //
 // Outer-product form. A panel of weight rows is converted to float once and
@@ -25,10 +25,11 @@
 #include <new>
 #include <type_traits>
 
-#include "../numeric.hpp"
-#include "matmul_gemv.hpp"
-#include "parallel.hpp"
-#include "simd.hpp"
+#include <shiftrope/numeric.hpp>
+#include <shiftrope/detail/dispatch.hpp>
+#include <shiftrope/detail/matmul/gemv.hpp>
+#include <shiftrope/detail/parallel.hpp>
+#include <shiftrope/detail/simd.hpp>
 
 namespace shiftrope::detail::matmul_impl {
 
@@ -142,21 +143,9 @@ inline void micro_tile(std::size_t kc, const float* x, std::size_t x_stride, con
 inline void micro_tile_n(std::size_t m, std::size_t kc, const float* x, std::size_t x_stride,
                          const float* p, float* y, std::size_t y_stride, std::size_t n_valid,
                          bool first) noexcept {
-  static_assert(gemm_mr == 6, "update the dispatch below with gemm_mr");
-  switch (m) {
-    case 6:
-      return micro_tile<6>(kc, x, x_stride, p, y, y_stride, n_valid, first);
-    case 5:
-      return micro_tile<5>(kc, x, x_stride, p, y, y_stride, n_valid, first);
-    case 4:
-      return micro_tile<4>(kc, x, x_stride, p, y, y_stride, n_valid, first);
-    case 3:
-      return micro_tile<3>(kc, x, x_stride, p, y, y_stride, n_valid, first);
-    case 2:
-      return micro_tile<2>(kc, x, x_stride, p, y, y_stride, n_valid, first);
-    default:
-      return micro_tile<1>(kc, x, x_stride, p, y, y_stride, n_valid, first);
-  }
+  dispatch<static_cast<int>(gemm_mr)>(static_cast<int>(m), [&](auto m_c) {
+    micro_tile<decltype(m_c)::value>(kc, x, x_stride, p, y, y_stride, n_valid, first);
+  });
 }
 
 /// The operands of one product, as the drivers see them.

@@ -1,6 +1,6 @@
-// shiftrope/detail/attention_run.hpp - the attention kernel's work items
-// and driver: tile loop, the two score paths, partial-result merge, plan and
-// scratch layout, and the one parallel region.
+// shiftrope/detail/attention/driver.hpp - runs an attention call: one
+// parallel region over the plan's work items, each item tile by tile
+// (load K/V, scores, online softmax, P·V), then the merge of key chunks.
 #pragma once
 
 #include <algorithm>
@@ -11,219 +11,14 @@
 #include <limits>
 #include <type_traits>
 
-#include "attention_item.hpp"
-#include "parallel.hpp"
+#include <shiftrope/detail/attention/kernels.hpp>
+#include <shiftrope/detail/attention/plan.hpp>
+#include <shiftrope/detail/attention/scores.hpp>
+#include <shiftrope/detail/attention/segments.hpp>
+#include <shiftrope/detail/parallel.hpp>
+#include <shiftrope/detail/simd.hpp>
 
 namespace shiftrope::detail::attn {
-
-template <class T>
-constexpr T round_up(T x, T m) noexcept {
-  return (x + m - 1) / m * m;
-}
-
-/// Byte offsets of one thread's buffers, the partial results and the total.
-struct scratch_layout {
-  std::size_t q = 0, o = 0, m = 0, l = 0, alpha = 0, lo = 0, hi = 0, s = 0, kt = 0, vt = 0, rot = 0,
-              seg = 0;
-  std::size_t thread_bytes = 0;    // one thread's share
-  std::size_t partial_stride = 0;  // Acc values per (item, chunk): o [rows_pad × dp], m, l
-  std::size_t partial_offset = 0;  // after every thread's share
-  std::size_t total = 0;           // bytes from an aligned base
-};
-
-template <class Acc>
-scratch_layout make_layout(const plan& pl, int dp) noexcept {
-  using B = blocking<Acc>;
-  scratch_layout ly;
-  std::size_t at = 0;
-  const auto take = [&at](std::size_t bytes) {
-    const std::size_t here = at;
-    at += round_up<std::size_t>(bytes, simd::max_align);
-    return here;
-  };
-  const std::size_t rp = static_cast<std::size_t>(pl.rows_pad), d = static_cast<std::size_t>(dp);
-  const std::size_t a = sizeof(Acc), tk = B::tile_keys;
-  ly.q = take(2 * rp * d * a);
-  ly.o = take(rp * d * a);
-  ly.m = take(rp * a);
-  ly.l = take(rp * a);
-  ly.alpha = take(rp * a);
-  ly.lo = take(2 * rp * a);
-  ly.hi = take(2 * rp * a);
-  ly.s = take(tk * B::block_rows * a);
-  ly.kt = take(tk * d * a);
-  ly.vt = take(tk * d * a);
-  ly.rot = take(static_cast<std::size_t>(B::width) * d * a);
-  ly.seg = take(rp * 6 * sizeof(std::int64_t));
-  ly.thread_bytes = at;
-  ly.partial_stride = rp * d + 2 * rp;
-  ly.partial_offset = at * static_cast<std::size_t>(pl.n_threads);
-  const std::size_t partial_bytes =
-      pl.n_chunks > 1 ? static_cast<std::size_t>(pl.n_items()) * ly.partial_stride * a : 0;
-  ly.total = ly.partial_offset + partial_bytes;
-  return ly;
-}
-
-template <class Acc>
-buffers<Acc> carve(std::byte* base, const scratch_layout& ly) noexcept {
-  const auto at = [base](std::size_t off) { return reinterpret_cast<Acc*>(base + off); };
-  buffers<Acc> b;
-  b.q = at(ly.q);
-  b.o = at(ly.o);
-  b.m = at(ly.m);
-  b.l = at(ly.l);
-  b.alpha = at(ly.alpha);
-  b.lo = at(ly.lo);
-  b.hi = at(ly.hi);
-  b.s = at(ly.s);
-  b.kt = at(ly.kt);
-  b.vt = at(ly.vt);
-  b.rot = at(ly.rot);
-  b.seg = reinterpret_cast<std::int64_t*>(base + ly.seg);
-  return b;
-}
-
-/// Keys per dot-product call for r rows (dot_keys<R> at run time).
-inline int dot_keys_for(int r) noexcept {
-  return r == 1 ? 16 : r == 2 ? 8 : r <= 4 ? 4 : 2;
-}
-
-/// The slots a mixed micro-tile needs, in order; returns how many (1 or 2).
-inline int used_slots(const tile_class& c, int* slots) noexcept {
-  int n = 0;
-  for (int j = 0; j < 2; ++j)
-    if (!c.none[j]) slots[n++] = j;
-  return n;
-}
-
-/// qk_rows_in_lanes for a run-time register count 1 <= ni <= qk_vectors.
-template <class Acc>
-void qk_in_lanes_n(int ni, const Acc* const* qt, std::size_t ldq, const Acc* k, std::size_t ldk,
-                   int head_dim, Acc* s, std::size_t lds) noexcept {
-  using B = blocking<Acc>;
-  static_assert(B::qk_vectors <= 4, "the dispatch below covers 1..4");
-  constexpr int nk = B::qk_keys;
-  switch (ni) {
-    case 4:
-      qk_rows_in_lanes<Acc, B::qk_vectors >= 4 ? 4 : 1, nk>(qt, ldq, k, ldk, head_dim, s, lds);
-      break;
-    case 3:
-      qk_rows_in_lanes<Acc, B::qk_vectors >= 3 ? 3 : 1, nk>(qt, ldq, k, ldk, head_dim, s, lds);
-      break;
-    case 2:
-      qk_rows_in_lanes<Acc, 2, nk>(qt, ldq, k, ldk, head_dim, s, lds);
-      break;
-    default:
-      qk_rows_in_lanes<Acc, 1, nk>(qt, ldq, k, ldk, head_dim, s, lds);
-      break;
-  }
-}
-
-/// Scores S^T of keys [0, kn_r) of the tile for the registers [v0, v0 + nv)
-/// of a micro-block, rows in lanes (s: key kk at s + kk·lds, register i at
-/// + i·width). Per key block, one call scores every register with its
-/// primary copy (the slot its rows use; slot 1 where they use both); only
-/// registers cut by a segment boundary need a second call for slot 0, and
-/// only registers cut by a boundary or the diagonal are masked.
-template <class Acc>
-void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_stats<Acc>& st,
-                     int head_dim, int dp, bool overlapping, int v0, int nv, int kn_r, const Acc* k,
-                     std::size_t ldk, Acc* s, std::size_t lds) noexcept {
-  using B = blocking<Acc>;
-  constexpr int nk = B::qk_keys, w = B::width;
-  const std::size_t slot_size = static_cast<std::size_t>(ir.rows_pad) * dp;
-  const std::size_t ldq = static_cast<std::size_t>(ir.rows_pad);
-  const auto qptr = [&](int slot, int v) { return b.q + slot * slot_size + v * w; };
-  const Acc neg_inf = -std::numeric_limits<Acc>::infinity();
-  nv = std::min(nv, B::qk_vectors);
-  for (int kb = 0; kb < kn_r; kb += nk) {
-    const Acc* kp = k + static_cast<std::size_t>(kb) * ldk;
-    Acc* sp = s + static_cast<std::size_t>(kb) * lds;
-    tile_class cls[B::qk_vectors];
-    const Acc* primary[B::qk_vectors];
-    bool all_whole = true;
-    for (int i = 0; i < nv; ++i) {
-      cls[i] = classify(st, v0 + i, kb, nk);
-      primary[i] = qptr(cls[i].none[1] && !cls[i].none[0] ? 0 : 1, v0 + i);
-      all_whole = all_whole && (cls[i].kind == tile_kind::slot0 || cls[i].kind == tile_kind::slot1);
-    }
-    qk_in_lanes_n(nv, primary, ldq, kp, ldk, head_dim, sp, lds);
-    if (all_whole) continue;  // the common case: every register wholly inside one segment
-    for (int i = 0; i < nv; ++i) {
-      Acc* si = sp + i * w;
-      if (cls[i].kind == tile_kind::empty) {
-        for (int kk = 0; kk < nk; ++kk)
-          simd::store(si + static_cast<std::size_t>(kk) * lds, simd::splat(neg_inf));
-        continue;
-      }
-      if (cls[i].kind != tile_kind::mixed) continue;
-      // Cut by the diagonal or a segment boundary: mask the primary scores
-      // in place, or combine them with slot 0's scored into tmp.
-      int slots[2] = {0, 1};
-      const int n_slots = used_slots(cls[i], slots);
-      alignas(simd::max_align) Acc tmp[nk * w];
-      const Acc* src[2] = {si, si};
-      std::size_t ld_src[2] = {lds, lds};
-      if (n_slots == 2) {  // slot 0 ends inside the block: score only the keys before its end
-        const Acc* ptr[1] = {qptr(0, v0 + i)};
-        if (st.hi_max[0][v0 + i] <= Acc(kb + nk / 2)) {
-          qk_rows_in_lanes<Acc, 1, nk / 2>(ptr, ldq, kp, ldk, head_dim, tmp, w);
-          std::fill(tmp + nk / 2 * w, tmp + nk * w, neg_inf);  // masked anyway; keep it defined
-        } else {
-          qk_rows_in_lanes<Acc, 1, nk>(ptr, ldq, kp, ldk, head_dim, tmp, w);
-        }
-        src[0] = tmp;
-        ld_src[0] = w;
-      }
-      merge_slots(src, ld_src, slots, n_slots, kb, nk, b, st, v0 + i, ir.rows_pad, overlapping, si,
-                  lds);
-    }
-  }
-}
-
-/// Scores S^T of keys [0, kn_r) of the tile for the few rows of a decoding
-/// item (dot products along head_dim; s: key kk at s + kk·lds, row r at + r).
-template <class Acc, class KT>
-void scores_dot(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_stats<Acc>& st, int dp,
-                bool overlapping, int kn_r, const KT* k, std::size_t ldk, Acc* s,
-                std::size_t lds) noexcept {
-  constexpr int w = blocking<Acc>::width;
-  const std::size_t slot_size = static_cast<std::size_t>(ir.rows_pad) * dp;
-  const Acc neg_inf = -std::numeric_limits<Acc>::infinity();
-  dispatch_rows(ir.rows, [&](auto rows_c) {
-    constexpr int R = decltype(rows_c)::value;
-    constexpr int nk = dot_keys<R>;
-    const auto rows_of = [&](int slot, const Acc** p) {
-      for (int r = 0; r < R; ++r) p[r] = b.q + slot * slot_size + static_cast<std::size_t>(r) * dp;
-    };
-    for (int kb = 0; kb < kn_r; kb += nk) {
-      const KT* kp = k + static_cast<std::size_t>(kb) * ldk;
-      Acc* sp = s + static_cast<std::size_t>(kb) * lds;
-      const tile_class cls = classify(st, 0, kb, nk);
-      const tile_kind kind = cls.kind;
-      const Acc* q[R];
-      if (kind == tile_kind::empty) {
-        for (int kk = 0; kk < nk; ++kk)
-          simd::store(sp + static_cast<std::size_t>(kk) * lds, simd::splat(neg_inf));
-      } else if (kind != tile_kind::mixed) {
-        rows_of(kind == tile_kind::slot0 ? 0 : 1, q);
-        qk_rows_dot<Acc, R, nk>(q, kp, ldk, dp, sp, lds);
-      } else {
-        int slots[2] = {0, 1};
-        const int n_slots = used_slots(cls, slots);
-        alignas(simd::max_align) Acc tmp[nk * 2 * w] = {};
-        for (int i = 0; i < n_slots; ++i) {
-          rows_of(slots[i], q);
-          qk_rows_dot<Acc, R, nk>(q, kp, ldk, dp, tmp + i * w, 2 * w);
-        }
-        const Acc* src[2] = {tmp, tmp + w};
-        const std::size_t ld_src[2] = {2 * w, 2 * w};
-        merge_slots(src, ld_src, slots, n_slots, kb, nk, b, st, 0, ir.rows_pad, overlapping, sp,
-                    lds);
-      }
-    }
-  });
-}
 
 /// Converts rows [t0, t0 + cnt) of one KV head into dst [cnt_r × dp]
 /// (zero-padded columns and rows).
@@ -238,30 +33,6 @@ void pack_rows(const KV* src, std::size_t pos_stride, std::int64_t t0, int cnt, 
   }
   std::fill(dst + static_cast<std::size_t>(cnt) * dp, dst + static_cast<std::size_t>(cnt_r) * dp,
             Acc(0));
-}
-
-/// The rows and keys of item `index`; returns the key range [k_lo, k_hi).
-template <class Acc, class KV>
-item_rows<Acc> locate(const context<Acc, KV>& cx, const plan& pl, std::int64_t index,
-                      std::int64_t& base, int& chunk, int& kv_head) noexcept {
-  constexpr int w = blocking<Acc>::width;
-  chunk = static_cast<int>(index % pl.n_chunks);
-  base = index / pl.n_chunks;
-  std::int64_t i = base;
-  const int hb = static_cast<int>(i % pl.n_head_blocks);
-  i /= pl.n_head_blocks;
-  kv_head = static_cast<int>(i % cx.n_kv_heads);
-  const std::int64_t tb = pl.n_token_blocks - 1 - i / cx.n_kv_heads;  // longest rows first
-  item_rows<Acc> ir;
-  ir.t_begin = tb * pl.tokens_per_item;
-  const std::int64_t t_end = std::min(cx.n_tokens, ir.t_begin + pl.tokens_per_item);
-  ir.h_begin = static_cast<std::int64_t>(kv_head) * cx.group +
-               static_cast<std::int64_t>(hb) * pl.heads_per_item;
-  ir.n_h = std::min(pl.heads_per_item, cx.group - hb * pl.heads_per_item);
-  ir.rows = static_cast<int>(t_end - ir.t_begin) * ir.n_h;
-  ir.dot = ir.rows <= blocking<Acc>::dot_rows;
-  ir.rows_pad = ir.dot ? w : round_up(ir.rows, w);
-  return ir;
 }
 
 /// Starts the write misses of an item's output rows (scattered over out).
@@ -475,36 +246,6 @@ void merge_chunks(const context<Acc, KV>& cx, const plan& pl, const scratch_layo
       for (int d = 0; d < cx.head_dim; ++d) dst[d] *= inv;
     }
   }
-}
-
-/// The cut of the work for a call (see plan).
-template <class Acc>
-plan make_plan(int n_heads, int n_kv_heads, std::int64_t start_pos, std::int64_t n_tokens,
-               int n_threads) noexcept {
-  using B = blocking<Acc>;
-  constexpr std::int64_t min_chunk_keys = 512;  // below this a split costs more than it gains
-  plan p;
-  p.n_threads = resolve_threads(n_threads);
-  const int group = n_heads / n_kv_heads;
-  p.heads_per_item = std::min(group, B::item_rows);
-  p.n_head_blocks = (group + p.heads_per_item - 1) / p.heads_per_item;
-  const std::int64_t tokens_max = std::max(1, B::item_rows / p.heads_per_item);
-  p.n_token_blocks = (n_tokens + tokens_max - 1) / tokens_max;
-  if (p.n_token_blocks == 0) return p;
-  p.tokens_per_item = (n_tokens + p.n_token_blocks - 1) / p.n_token_blocks;  // balanced blocks
-  p.n_base = p.n_token_blocks * n_kv_heads * p.n_head_blocks;
-  const std::int64_t n_keys = start_pos + n_tokens;
-  std::int64_t chunks = 1;
-  if (p.n_threads > 1 && p.n_base < 4 * p.n_threads) {
-    const std::int64_t want = (4 * p.n_threads + p.n_base - 1) / p.n_base;
-    chunks = std::max<std::int64_t>(1, std::min(want, n_keys / min_chunk_keys));
-  }
-  p.chunk_keys = round_up<std::int64_t>((n_keys + chunks - 1) / chunks, B::tile_keys);
-  p.n_chunks = static_cast<int>((n_keys + p.chunk_keys - 1) / p.chunk_keys);
-  const int rows_max = static_cast<int>(p.tokens_per_item) * p.heads_per_item;
-  p.rows_pad = round_up(rows_max, B::width);
-  p.n_threads = static_cast<int>(std::min<std::int64_t>(p.n_threads, p.n_items()));
-  return p;
 }
 
 /// Runs every item of the plan on its threads (one parallel region; items

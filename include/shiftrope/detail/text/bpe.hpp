@@ -1,4 +1,4 @@
-// shiftrope/detail/bpe.hpp - byte-level BPE (GPT-2): the byte alphabet and
+// shiftrope/detail/text/bpe.hpp - byte-level BPE (GPT-2): the byte alphabet and
 // the merge loop by rank.
 //
 // Byte-level vocabularies never see raw bytes: each byte is written as one
@@ -21,9 +21,9 @@
 #include <string_view>
 #include <vector>
 
-#include "shiftrope/detail/utf8.hpp"
-#include "shiftrope/detail/vocab_index.hpp"
-#include "shiftrope/error.hpp"
+#include <shiftrope/detail/text/utf8.hpp>
+#include <shiftrope/detail/text/vocab_index.hpp>
+#include <shiftrope/error.hpp>
 
 namespace shiftrope::detail {
 
