@@ -122,26 +122,28 @@ struct string_remap {
 
   /// S for training length L: `shift` when given, else floor(ratio * L)
   /// (ratio defaulting to the paper's 0.33). Throws shiftrope::error naming
-  /// "train_len (L)", "ratio" or "shift (S)" and the value; given both
-  /// shift and ratio, it names both.
+  /// "train_len (L)", "ratio" or "shift (S)" and the value (both shift and
+  /// ratio given: an error too).
   static std::int64_t shift_for(std::int64_t train_len, std::optional<std::int64_t> shift,
                                 std::optional<double> ratio) {
     if (train_len < 2 || train_len > max_positions)
       fail("string_remap: train_len (L) must be in [2, 2^40], got ", train_len);
     if (shift && ratio)
-      fail("string_remap: give shift (S) or ratio, not both (S = ", *shift, ", ratio = ", *ratio,
-           ")");
+      fail("string_remap: shift (S) and ratio cannot be combined (S = ", *shift, ", ratio = ",
+           *ratio, ")");
     if (shift) {
-      if (*shift < 1 || *shift >= train_len)
-        fail("string_remap: shift (S) must be in [1, L = ", train_len, "), got ", *shift);
+      if (*shift < 1) fail("string_remap: shift (S) must be >= 1, got ", *shift);
+      if (*shift >= train_len)
+        fail("string_remap: shift (S) must be < train_len (L), got S = ", *shift, ", L = ",
+             train_len);
       return *shift;
     }
     const double x = ratio.value_or(default_ratio);
     if (!(x > 0.0 && x < 1.0)) fail("string_remap: ratio must be in (0, 1), got ", x);
     const auto s = static_cast<std::int64_t>(std::floor(x * static_cast<double>(train_len)));
     if (s < 1)
-      fail("string_remap: shift (S) = floor(ratio * L) = floor(", x, " * ", train_len,
-           ") = 0, but S must be >= 1 (raise the ratio or L)");
+      fail("string_remap: train_len (L) = ", train_len, " is too small for ratio ", x,
+           ": shift (S) = floor(ratio * L) = 0, but S must be >= 1");
     return s;
   }
 
