@@ -540,7 +540,7 @@ TEST_CASE_TEMPLATE("decode after a prefill of N equals row N of a prefill of N +
   }
 }
 
-TEST_CASE_TEMPLATE("chunked prefill equals one call; 1, 2 and 3 threads agree", Acc, float,
+TEST_CASE_TEMPLATE("chunked prefill equals one call, and 1, 2 and 3 threads agree", Acc, float,
                    double) {
   problem p;
   p.length = 400;

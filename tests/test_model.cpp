@@ -198,7 +198,7 @@ TEST_CASE("greedy: qwen2-tiny continues \"Once upon a time\" with \" time\" 24 t
   CHECK(tok.decode(ids) == expected);
 }
 
-TEST_CASE("forward: prefill of N then decode equals prefill of N + 1; rewinding; chunks") {
+TEST_CASE("forward: prefill of N then decode equals prefill of N + 1, rewinding, chunks") {
   if (!have({shared("stories260K.bin"), shared("golden/story64.tokens")})) return;
   const model m = model::open(shared("stories260K.bin"));
   const std::vector<int> tokens = read_tokens(shared("golden/story64.tokens"));

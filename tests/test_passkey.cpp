@@ -158,7 +158,7 @@ TEST_CASE("prompt builder (tok512 codec): lengths, depths, key positions") {
   CHECK(text.substr(text.size() - 38) == " What is the pass key? The pass key is");
 }
 
-TEST_CASE("keys: distinct across trials, 5 digits; same seed, same prompts") {
+TEST_CASE("keys: distinct across trials, 5 digits, the same prompts for the same seed") {
   const eval::text_codec codec = eval::text_codec::bytes();
   prompt_options o;
   prompt_builder a(codec, o), b(codec, o);

@@ -79,7 +79,7 @@ TEST_CASE("sampler: temperature 0 is greedy for every seed") {
   }
 }
 
-TEST_CASE("sampler: a fixed seed reproduces its draws; another seed differs") {
+TEST_CASE("sampler: a fixed seed reproduces its draws, another seed differs") {
   // 37 logits (not a round size) from a fixed formula.
   std::vector<float> logits(37);
   for (int i = 0; i < 37; ++i) logits[i] = static_cast<float>(std::sin(i * 1.7) * 2.0);

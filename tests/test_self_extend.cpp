@@ -454,7 +454,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("model: Self-Extend with G = 1 or W_n >= length is plain RoPE; prefill = decode") {
+TEST_CASE("model: Self-Extend with G = 1 or W_n >= length is plain RoPE, prefill = decode") {
   const std::string bin = model_test::shared("stories260K.bin");
   const std::string tokens_file = model_test::shared("golden/story64.tokens");
   const std::string golden = model_test::shared("golden/story64.rope.logits.f32");

@@ -780,7 +780,7 @@ TEST_CASE("GGUF loader: SPM defaults and tokenizer.ggml.add_space_prefix") {
   CHECK(dflt.encode("b", false) == ids{3, 0});
 }
 
-TEST_CASE("ill-formed UTF-8 never crashes; the bytes survive encoding") {
+TEST_CASE("ill-formed UTF-8 never crashes, the bytes survive encoding") {
   splitmix64 rng{1234};
   for (const std::string& path : {spm_path, gpt2_path, tok512_path}) {
     SKIP_UNLESS_EXISTS(path);

@@ -120,7 +120,7 @@ struct rng64 {
 
 // ---------------------------------------------------------------- writer --
 
-TEST_CASE("gguf_writer::write_streamed: same file as to_bytes; producers checked") {
+TEST_CASE("gguf_writer::write_streamed: same file as to_bytes, producers checked") {
   const std::vector<float> a = {1.0f, -2.0f, 3.5f}, b = {0.25f, 0.5f, 0.75f, 1.0f, 1.25f};
   gguf_writer plain, streamed;
   for (gguf_writer* w : {&plain, &streamed}) {
@@ -386,7 +386,7 @@ std::string bytes_of(const gguf_tensor& t) {
 
 }  // namespace
 
-TEST_CASE("shiftrope-convert: stories260K as llama.cpp converts it; tokenizer and goldens") {
+TEST_CASE("shiftrope-convert: stories260K as llama.cpp converts it, tokenizer and goldens") {
   if (!have({shared("stories260K.bin"), shared("tok512.bin"), shared("stories260K.gguf"),
              shared("golden/story64.tokens"), shared("golden/story64.rope.logits.f32")}))
     return;
