@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../tools/gguf_model.hpp"
+#include "shared_data.hpp"
 
 namespace model_test {
 
@@ -32,24 +33,12 @@ namespace model_test {
 constexpr double golden_tolerance = 1e-3;
 
 inline std::string shared(const std::string& rel) {
-  return std::string(SHIFTROPE_SHARED_DIR) + "/models/" + rel;
+  return shared_data::path("models/" + rel);
 }
 
-inline bool exists(const std::string& path) {
-  return std::ifstream(path).good();
-}
-
-/// True when every file is there; otherwise a MESSAGE naming the first
-/// missing one (the caller returns: the test is skipped, not passed).
-inline bool have(std::initializer_list<std::string> paths) {
-  for (const std::string& p : paths) {
-    if (!exists(p)) {
-      MESSAGE("SKIPPED: ", p, " is absent (shared model data not available)");
-      return false;
-    }
-  }
-  return true;
-}
+/// True when every file is there; otherwise the test fails or is reported
+/// as skipped (shared_data.hpp) and the caller returns.
+using shared_data::have;
 
 inline std::vector<int> read_tokens(const std::string& path) {
   std::ifstream f(path);

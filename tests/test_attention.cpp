@@ -99,6 +99,10 @@ struct problem {
   int n_threads = 2;
   bool position_major = false;  // cache layout [n_ctx × n_kv_heads × D] instead of head-major
   std::uint64_t seed = 1;
+  // > 0: large logits (make_inputs): the lowest-frequency rotary plane adds
+  // about peak·(2n/(L-1) - 1) to every logit of key n, so logits run from
+  // -peak (key 0) to +peak and each row's largest are its last few keys.
+  double logit_peak = 0.0;
 };
 
 std::string describe(const problem& p) {
@@ -106,7 +110,15 @@ std::string describe(const problem& p) {
          " D=" + std::to_string(p.head_dim) + " L=" + std::to_string(p.length) + " " +
          shiftrope::describe(p.positions) +
          (p.pairing == rope_pairing::half_split ? " half_split" : " interleaved") +
-         " threads=" + std::to_string(p.n_threads);
+         " threads=" + std::to_string(p.n_threads) +
+         (p.logit_peak > 0 ? " logit_peak=" + std::to_string(p.logit_peak) : "");
+}
+
+/// The factor every logit <R q, k> is multiplied by.
+double logit_factor(const problem& p) {
+  return (p.softmax_scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(p.head_dim))
+                                 : p.softmax_scale) *
+         p.logit_scale;
 }
 
 /// The test's own RoPE in double: cos/sin of p·theta_i for p in [-P, P],
@@ -180,6 +192,25 @@ inputs<KV> make_inputs(const problem& p, const test_rope& rope) {
                     G = static_cast<std::size_t>(p.n_kv_heads);
   in.q.resize(L * H * D);
   for (double& x : in.q) x = g.uniform();
+  // Large logits: the last rotary plane (a, b) of every query is
+  // (peak / factor, 0) and that of key n is (ramp(n), 0) before rotation, so
+  // the pair adds peak·ramp(n)·cos(theta·f(m - n)) to logit (m, n). That
+  // plane turns slowest (theta = base^(-(R-2)/R), 1.3e-4 for R = 64: the
+  // cosine stays above 0.98 over 1100 positions); the other dimensions keep
+  // their random values and add about ±0.3.
+  const int plane = rope.planes - 1;
+  const bool interleaved = p.pairing == rope_pairing::interleaved;
+  const std::size_t pa = static_cast<std::size_t>(interleaved ? 2 * plane : plane);
+  const std::size_t pb =
+      static_cast<std::size_t>(interleaved ? 2 * plane + 1 : plane + rope.planes);
+  const auto ramp = [&](std::size_t n) {
+    return L > 1 ? 2.0 * static_cast<double>(n) / static_cast<double>(L - 1) - 1.0 : 1.0;
+  };
+  if (p.logit_peak > 0)
+    for (std::size_t r = 0; r < L * H; ++r) {
+      in.q[r * D + pa] = p.logit_peak / logit_factor(p);
+      in.q[r * D + pb] = 0.0;
+    }
   in.k.resize(L * G * D);
   in.v.resize(L * G * D);
   in.k_plain.resize(L * G * D);
@@ -189,6 +220,10 @@ inputs<KV> make_inputs(const problem& p, const test_rope& rope) {
     for (std::size_t h = 0; h < G; ++h) {
       const std::size_t at = p.position_major ? (n * G + h) * D : (h * L + n) * D;
       for (std::size_t i = 0; i < D; ++i) raw[i] = g.uniform();
+      if (p.logit_peak > 0) {
+        raw[pa] = ramp(n);
+        raw[pb] = 0.0;
+      }
       rope.rotate(raw.data(), static_cast<std::int64_t>(n), rot.data(), p.head_dim);
       for (std::size_t i = 0; i < D; ++i) in.k[at + i] = shiftrope::convert<KV>(rot[i]);
       for (std::size_t i = 0; i < D; ++i) rot[i] = shiftrope::convert<double>(in.k[at + i]);
@@ -206,44 +241,68 @@ inputs<KV> make_inputs(const problem& p, const test_rope& rope) {
   return in;
 }
 
-/// The naive reference: rows [first_row, L) of a full causal prefill, in
-/// double (earlier rows are left 0).
+/// What the softmax subtracts from each logit before exp: the row's largest
+/// logit (the reference), nothing, or the largest of the first key tile only
+/// (an online softmax that never updates its running maximum). The last two
+/// are wrong and exist to show which inputs catch them.
+enum class softmax_shift { row_max, none, first_tile_max };
+constexpr std::int64_t kKernelTileKeys = 64;  // keys per K/V tile in the kernel
+
+/// The logits of query row m, head h, in double: one per scored (key,
+/// relative position) pair, with the key each belongs to.
 template <class KV>
+void row_logits(const problem& p, const test_rope& rope, const inputs<KV>& in, std::int64_t m,
+                int h, std::vector<double>& scores, std::vector<std::int64_t>& key_of) {
+  const int H = p.n_heads, D = p.head_dim, G = p.n_kv_heads, kvh = h / (H / G);
+  const double c = logit_factor(p);
+  const double* q = &in.q[(static_cast<std::size_t>(m) * H + h) * D];
+  std::vector<double> qr(static_cast<std::size_t>(D));
+  scores.clear();
+  key_of.clear();
+  for (std::int64_t n = 0; n <= m; ++n)
+    for (std::int64_t pos : scored_positions(p.positions, m - n)) {
+      rope.rotate(q, pos, qr.data(), D);
+      const double* k = &in.k_plain[(static_cast<std::size_t>(n) * G + kvh) * D];
+      double dot = 0;
+      for (int i = 0; i < D; ++i) dot += qr[i] * k[i];
+      scores.push_back(c * dot);
+      key_of.push_back(n);
+    }
+}
+
+/// The naive reference: rows [first_row, L) of a full causal prefill, in
+/// double (earlier rows are left 0). E (double for the reference) is the type
+/// the exponentials, their sum and the weighted values are computed in.
+template <class E = double, class KV>
 std::vector<double> reference(const problem& p, const test_rope& rope, const inputs<KV>& in,
-                              std::int64_t first_row = 0) {
+                              std::int64_t first_row = 0,
+                              softmax_shift shift = softmax_shift::row_max) {
   const int H = p.n_heads, D = p.head_dim, G = p.n_kv_heads, group = H / G;
-  const double c =
-      (p.softmax_scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(D)) : p.softmax_scale) *
-      p.logit_scale;
   std::vector<double> out(static_cast<std::size_t>(p.length) * H * D, 0.0);
-  std::vector<double> qr(static_cast<std::size_t>(D)), scores, acc(static_cast<std::size_t>(D));
+  std::vector<double> scores;
+  std::vector<E> acc(static_cast<std::size_t>(D));
   std::vector<std::int64_t> key_of;
   for (std::int64_t m = first_row; m < p.length; ++m)
     for (int h = 0; h < H; ++h) {
-      const double* q = &in.q[(static_cast<std::size_t>(m) * H + h) * D];
       const int kvh = h / group;
-      scores.clear();
-      key_of.clear();
-      for (std::int64_t n = 0; n <= m; ++n)
-        for (std::int64_t pos : scored_positions(p.positions, m - n)) {
-          rope.rotate(q, pos, qr.data(), D);
-          const double* k = &in.k_plain[(static_cast<std::size_t>(n) * G + kvh) * D];
-          double dot = 0;
-          for (int i = 0; i < D; ++i) dot += qr[i] * k[i];
-          scores.push_back(c * dot);
-          key_of.push_back(n);
-        }
-      const double mx = *std::max_element(scores.begin(), scores.end());
-      double sum = 0;
-      std::fill(acc.begin(), acc.end(), 0.0);
+      row_logits(p, rope, in, m, h, scores, key_of);
+      double mx = 0.0;
+      if (shift == softmax_shift::row_max) mx = *std::max_element(scores.begin(), scores.end());
+      if (shift == softmax_shift::first_tile_max) {
+        mx = -std::numeric_limits<double>::infinity();
+        for (std::size_t j = 0; j < scores.size(); ++j)
+          if (key_of[j] < kKernelTileKeys) mx = std::max(mx, scores[j]);
+      }
+      E sum = 0;
+      std::fill(acc.begin(), acc.end(), E(0));
       for (std::size_t j = 0; j < scores.size(); ++j) {
-        const double e = std::exp(scores[j] - mx);
+        const E e = std::exp(static_cast<E>(scores[j] - mx));
         sum += e;
         const double* v = &in.v_plain[(static_cast<std::size_t>(key_of[j]) * G + kvh) * D];
-        for (int i = 0; i < D; ++i) acc[i] += e * v[i];
+        for (int i = 0; i < D; ++i) acc[i] += e * static_cast<E>(v[i]);
       }
       double* o = &out[(static_cast<std::size_t>(m) * H + h) * D];
-      for (int i = 0; i < D; ++i) o[i] = acc[i] / sum;
+      for (int i = 0; i < D; ++i) o[i] = static_cast<double>(acc[i] / sum);
     }
   return out;
 }
@@ -488,6 +547,108 @@ TEST_CASE("softmax_scale and logit_scale multiply every logit") {
   check_prefill<float, float>(p);
 }
 
+namespace {
+
+// Logit peaks beyond exp's range in each compute type: exp(x) overflows
+// float from x = 88.8 and double from x = 709.8. On these inputs a softmax
+// that does not subtract the row's maximum, or that keeps the maximum of the
+// first key tile while the row's largest logit sits in its last tile, gives
+// inf/NaN; the usual inputs (logits of about ±0.3) cannot tell.
+template <class Acc>
+constexpr double large_logit_peak() {
+  return std::is_same_v<Acc, double> ? 800.0 : 100.0;
+}
+
+}  // namespace
+
+TEST_CASE("large-logit inputs: their logits, and a softmax without the maximum fails on them") {
+  problem p;
+  p.length = 300;  // 5 key tiles
+  p.head_dim = 64;
+  p.n_heads = 2;
+  p.n_kv_heads = 1;
+  p.positions = string_remap{100, 8};
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
+  const std::size_t n = static_cast<std::size_t>(p.length) * p.n_heads * p.head_dim;
+  {
+    // The usual inputs: every variant passes, the float ones included.
+    const inputs<float> in = make_inputs<float>(p, rope);
+    const std::vector<double> want = reference(p, rope, in);
+    for (const softmax_shift s : {softmax_shift::none, softmax_shift::first_tile_max}) {
+      CHECK(count_mismatches(reference<float>(p, rope, in, 0, s).data(), want.data(), n,
+                             kTolFloat) == 0);
+      CHECK(count_mismatches(reference<double>(p, rope, in, 0, s).data(), want.data(), n,
+                             kTolDouble) == 0);
+    }
+  }
+  for (const double peak : {100.0, 800.0}) {
+    CAPTURE(peak);
+    p.logit_peak = peak;
+    const inputs<float> in = make_inputs<float>(p, rope);
+    // The construction: the last row's logits reach ±peak, its largest is in
+    // the last tile, and the first tile's are all below -peak/2.
+    std::vector<double> scores;
+    std::vector<std::int64_t> key_of;
+    for (int h = 0; h < p.n_heads; ++h) {
+      row_logits(p, rope, in, p.length - 1, h, scores, key_of);
+      const std::size_t top =
+          static_cast<std::size_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
+      CHECK(key_of[top] >= (p.length - 1) / kKernelTileKeys * kKernelTileKeys);
+      CHECK(scores[top] > 0.95 * peak);
+      CHECK(*std::min_element(scores.begin(), scores.end()) < -0.95 * peak);
+      for (std::size_t j = 0; j < scores.size(); ++j)
+        if (key_of[j] < kKernelTileKeys) REQUIRE(scores[j] < -0.5 * peak);
+    }
+    const std::vector<double> want = reference(p, rope, in);
+    if (peak == 100.0) {
+      // float arithmetic is not the problem: with the maximum it passes.
+      CHECK(count_mismatches(reference<float>(p, rope, in).data(), want.data(), n, kTolFloat) == 0);
+      for (const softmax_shift s : {softmax_shift::none, softmax_shift::first_tile_max})
+        CHECK(count_mismatches(reference<float>(p, rope, in, 0, s).data(), want.data(), n,
+                               kTolFloat) > 0);
+    } else {
+      for (const softmax_shift s : {softmax_shift::none, softmax_shift::first_tile_max})
+        CHECK(count_mismatches(reference<double>(p, rope, in, 0, s).data(), want.data(), n,
+                               kTolDouble) > 0);
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("large logits, largest in each row's last key tile: prefill and decode", Acc,
+                   float, double) {
+  for (const std::int64_t L : {150, 300})
+    for (const remap& r : {remap{identity_remap{}}, remap{string_remap{L / 3, 8}}})
+      for (const rope_pairing pr : {rope_pairing::interleaved, rope_pairing::half_split}) {
+        problem p;
+        p.length = L;
+        p.positions = r;
+        p.pairing = pr;
+        p.head_dim = 64;
+        p.n_heads = 4;
+        p.n_kv_heads = 2;
+        p.logit_peak = large_logit_peak<Acc>();
+        check_prefill<Acc, Acc>(p);
+        check_decode<Acc, Acc>(p);
+        check_prefill<Acc, f16>(p);
+        check_decode<Acc, f16>(p);
+      }
+}
+
+TEST_CASE_TEMPLATE("large logits when decoding splits the keys over threads", Acc, float, double) {
+  for (const remap& r : {remap{identity_remap{}}, remap{string_remap{367, 128}}})
+    for (const int threads : {1, 2, 3}) {
+      problem p;
+      p.length = 1100;
+      p.n_heads = 4;
+      p.n_kv_heads = 1;  // one KV head: decoding splits the keys across threads
+      p.head_dim = 64;
+      p.positions = r;
+      p.n_threads = threads;
+      p.logit_peak = large_logit_peak<Acc>();
+      check_decode<Acc, Acc>(p);
+    }
+}
+
 TEST_CASE("duplicate_boundary_key: the key at distance S enters the softmax twice") {
   for (std::int64_t S : {1, 3, 40}) {
     problem p;
@@ -540,7 +701,7 @@ TEST_CASE_TEMPLATE("decode after a prefill of N equals row N of a prefill of N +
   }
 }
 
-TEST_CASE_TEMPLATE("chunked prefill equals one call; 1, 2 and 3 threads agree", Acc, float,
+TEST_CASE_TEMPLATE("chunked prefill equals one call, and 1, 2 and 3 threads agree", Acc, float,
                    double) {
   problem p;
   p.length = 400;

@@ -20,17 +20,13 @@
 #include <vector>
 
 #include "gguf_hand.hpp"
+#include "shared_data.hpp"
 
 using namespace shiftrope;
 
 namespace {
 
 const std::string shared_dir = SHIFTROPE_SHARED_DIR;
-
-bool file_exists(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return in.good();
-}
 
 std::vector<std::uint8_t> read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -423,10 +419,7 @@ TEST_CASE("gguf: file API (open, missing file, write and reopen)") {
 
 TEST_CASE("gguf: stories260K.gguf metadata and tensors") {
   const std::string path = shared_dir + "/models/stories260K.gguf";
-  if (!file_exists(path)) {
-    MESSAGE("skipped: ", path, " is absent");
-    return;
-  }
+  if (!shared_data::have({path})) return;
   const gguf_file f = gguf_file::open(path);
   CHECK(f.version() == 3);
   CHECK(f.get_arch() == "llama");
@@ -479,10 +472,7 @@ TEST_CASE("gguf: stories260K.gguf metadata and tensors") {
 TEST_CASE("gguf: stories260K.gguf tensors equal the llama2.c checkpoint bit for bit") {
   const std::string gguf_path = shared_dir + "/models/stories260K.gguf";
   const std::string bin_path = shared_dir + "/models/stories260K.bin";
-  if (!file_exists(gguf_path) || !file_exists(bin_path)) {
-    MESSAGE("skipped: ", gguf_path, " or ", bin_path, " is absent");
-    return;
-  }
+  if (!shared_data::have({gguf_path, bin_path})) return;
   const gguf_file f = gguf_file::open(gguf_path);
   // The checkpoint read plainly: 7 int32, then float arrays in llama2.c order.
   const std::vector<std::uint8_t> bin = read_all(bin_path);
@@ -537,10 +527,7 @@ TEST_CASE("gguf: stories260K.gguf tensors equal the llama2.c checkpoint bit for 
 
 TEST_CASE("gguf: copying every entry and tensor of a real file round-trips") {
   const std::string path = shared_dir + "/models/stories260K.gguf";
-  if (!file_exists(path)) {
-    MESSAGE("skipped: ", path, " is absent");
-    return;
-  }
+  if (!shared_data::have({path})) return;
   const gguf_file f = gguf_file::open(path);
   gguf_writer w;
   for (const gguf_kv& kv : f.metadata()) w.add_value(kv.key, kv.value);
@@ -569,10 +556,7 @@ TEST_CASE("gguf: qwen2-tiny.gguf and the vocabulary files (metadata)") {
   const std::string qwen = shared_dir + "/models/arch/qwen2-tiny.gguf";
   const std::string spm = shared_dir + "/vocab/ggml-vocab-llama-spm.gguf";
   const std::string gpt2 = shared_dir + "/vocab/ggml-vocab-gpt-2.gguf";
-  if (!file_exists(qwen) || !file_exists(spm) || !file_exists(gpt2)) {
-    MESSAGE("skipped: files under ", shared_dir, " are absent");
-    return;
-  }
+  if (!shared_data::have({qwen, spm, gpt2})) return;
   const gguf_file q = gguf_file::open(qwen);
   CHECK(q.get_arch() == "qwen2");
   CHECK(q.get_uint("qwen2.embedding_length") == 64);
@@ -685,15 +669,11 @@ TEST_CASE("mapped_file::read and load_mode::copy: the same bytes in owned huge-p
   CHECK(parse_load_mode("map") == load_mode::map);
   CHECK_THROWS_WITH_AS((void)parse_load_mode("mmap"), doctest::Contains("\"mmap\""),
                        shiftrope::error);
+}
 
-  // A real file: every metadata entry and tensor equal in both modes.
+TEST_CASE("load_mode::copy: a real file's entries and tensors equal those of load_mode::map") {
   const std::string model = shared_dir + "/models/stories260K.gguf";
-  std::FILE* probe = std::fopen(model.c_str(), "rb");
-  if (probe == nullptr) {
-    MESSAGE("skipped: ", model, " is absent");
-    return;
-  }
-  std::fclose(probe);
+  if (!shared_data::have({model})) return;
   const gguf_file a = gguf_file::open(model);
   const gguf_file b = gguf_file::open(model, {}, load_mode::copy);
   REQUIRE(a.tensors().size() == b.tensors().size());

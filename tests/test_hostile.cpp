@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "../fuzz/tokenizer_target.hpp"
+#include "shared_data.hpp"
 
 using namespace shiftrope;
 
@@ -642,12 +643,12 @@ void check_prompts(const tokenizer& tok, const char* name) {
 TEST_CASE("tokenizers: empty and ill-formed UTF-8 prompts") {
   check_prompts(tokenizer(shiftrope_fuzz::small_spm_vocab()), "built-in SPM");
   check_prompts(tokenizer(shiftrope_fuzz::small_bpe_vocab()), "built-in BPE");
-  for (const char* file : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"}) {
-    const std::string path = std::string(SHIFTROPE_SHARED_DIR) + "/vocab/" + file;
-    if (shiftrope_fuzz::read_file_or_empty(path).empty()) {
-      MESSAGE("skipped: ", path, " is absent");
-      continue;
-    }
-    check_prompts(tokenizer::from_gguf(gguf_file::open(path)), file);
-  }
+}
+
+TEST_CASE("tokenizers: empty and ill-formed UTF-8 prompts (llama.cpp vocabularies)") {
+  const std::string spm = shared_data::path("vocab/ggml-vocab-llama-spm.gguf");
+  const std::string gpt2 = shared_data::path("vocab/ggml-vocab-gpt-2.gguf");
+  if (!shared_data::have({spm, gpt2})) return;
+  check_prompts(tokenizer::from_gguf(gguf_file::open(spm)), "llama-spm");
+  check_prompts(tokenizer::from_gguf(gguf_file::open(gpt2)), "gpt-2");
 }

@@ -15,16 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "shared_data.hpp"
+
 using namespace shiftrope;
 
 namespace {
 
 const std::string shared_dir = SHIFTROPE_SHARED_DIR;
-
-bool file_exists(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return in.good();
-}
 
 std::vector<std::uint8_t> read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -145,10 +142,7 @@ TEST_CASE("llama2c: synthetic checkpoint, every view and shape") {
 
 TEST_CASE("llama2c: stories260K.bin against a plain read") {
   const std::string path = shared_dir + "/models/stories260K.bin";
-  if (!file_exists(path)) {
-    MESSAGE("skipped: ", path, " is absent");
-    return;
-  }
+  if (!shared_data::have({path})) return;
   const llama2c_checkpoint ck = llama2c_checkpoint::open(path);
   const llama2c_config& c = ck.config();
   // The README's configuration.
@@ -182,10 +176,7 @@ TEST_CASE("llama2c: stories260K.bin against a plain read") {
 TEST_CASE("llama2c: tok512.bin equals the vocabulary embedded in stories260K.gguf") {
   const std::string tok = shared_dir + "/models/tok512.bin";
   const std::string gguf = shared_dir + "/models/stories260K.gguf";
-  if (!file_exists(tok) || !file_exists(gguf)) {
-    MESSAGE("skipped: ", tok, " or ", gguf, " is absent");
-    return;
-  }
+  if (!shared_data::have({tok, gguf})) return;
   const llama2c_vocab v = read_llama2c_vocab(tok, 512);
   REQUIRE(v.pieces.size() == 512);
   REQUIRE(v.scores.size() == 512);

@@ -109,9 +109,10 @@ TEST_CASE("model_config: qwen2-tiny is half-split, biased, tied, base 1e6") {
 TEST_CASE(
     "golden: stories260K teacher-forced logits, RoPE and STRING, both file formats and load "
     "modes") {
-  if (!have(
-          {shared("stories260K.bin"), shared("stories260K.gguf"), shared("golden/story64.tokens")}))
-    return;
+  std::vector<std::string> files = {shared("stories260K.bin"), shared("stories260K.gguf"),
+                                    shared("golden/story64.tokens")};
+  for (const golden_case& g : story_goldens) files.push_back(shared(g.file));
+  if (!have(files)) return;
   const std::vector<int> tokens = read_tokens(shared("golden/story64.tokens"));
   REQUIRE(tokens.size() == 64);
   for (const char* file : {"stories260K.bin", "stories260K.gguf"}) {
@@ -120,7 +121,6 @@ TEST_CASE(
       CAPTURE(load_mode_name(mode));
       const model m = model::open(shared(file), mode);
       for (const golden_case& g : story_goldens) {
-        if (!have({shared(g.file)})) continue;
         check_goldens(m, tokens, g, 256);  // one prefill step (GEMM)
         check_goldens(m, tokens, g, 5);    // chunks of 5: cache reuse across chunks
       }
@@ -145,14 +145,15 @@ TEST_CASE("golden: the two formats give the same logits for the same tokens") {
 }
 
 TEST_CASE("golden: qwen2-tiny teacher-forced logits, RoPE and STRING S40-W8") {
-  if (!have({shared("arch/qwen2-tiny.gguf"), shared("arch/qwen2-tiny.tokens")})) return;
+  const golden_case cases[] = {{"arch/qwen2-tiny.rope.logits.f32", identity_remap{}},
+                               {"arch/qwen2-tiny.string-S40-W8.logits.f32", string_remap{40, 8}}};
+  if (!have({shared("arch/qwen2-tiny.gguf"), shared("arch/qwen2-tiny.tokens"),
+             shared(cases[0].file), shared(cases[1].file)}))
+    return;
   const model m = model::open(shared("arch/qwen2-tiny.gguf"));
   const std::vector<int> tokens = read_tokens(shared("arch/qwen2-tiny.tokens"));
   REQUIRE(tokens.size() == 96);
-  const golden_case cases[] = {{"arch/qwen2-tiny.rope.logits.f32", identity_remap{}},
-                               {"arch/qwen2-tiny.string-S40-W8.logits.f32", string_remap{40, 8}}};
   for (const golden_case& g : cases) {
-    if (!have({shared(g.file)})) continue;
     check_goldens(m, tokens, g, 256);
     check_goldens(m, tokens, g, 17);
   }
@@ -198,7 +199,7 @@ TEST_CASE("greedy: qwen2-tiny continues \"Once upon a time\" with \" time\" 24 t
   CHECK(tok.decode(ids) == expected);
 }
 
-TEST_CASE("forward: prefill of N then decode equals prefill of N + 1; rewinding; chunks") {
+TEST_CASE("forward: prefill of N then decode equals prefill of N + 1, rewinding, chunks") {
   if (!have({shared("stories260K.bin"), shared("golden/story64.tokens")})) return;
   const model m = model::open(shared("stories260K.bin"));
   const std::vector<int> tokens = read_tokens(shared("golden/story64.tokens"));

@@ -158,7 +158,7 @@ TEST_CASE("prompt builder (tok512 codec): lengths, depths, key positions") {
   CHECK(text.substr(text.size() - 38) == " What is the pass key? The pass key is");
 }
 
-TEST_CASE("keys: distinct across trials, 5 digits; same seed, same prompts") {
+TEST_CASE("keys: distinct across trials, 5 digits, the same prompts for the same seed") {
   const eval::text_codec codec = eval::text_codec::bytes();
   prompt_options o;
   prompt_builder a(codec, o), b(codec, o);
@@ -301,14 +301,14 @@ TEST_CASE("fit train rebuilds the documents of the current tools/train/data.py (
   // SHIFTROPE_CHECK_TRAIN_DATA=1 to compare against the live generator.
   const char* opt_in = std::getenv("SHIFTROPE_CHECK_TRAIN_DATA");
   if (!opt_in || std::string(opt_in) != "1") {
-    MESSAGE(
-        "SKIPPED: set SHIFTROPE_CHECK_TRAIN_DATA=1 to compare with the live tools/train/data.py");
+    shared_data::skip(
+        "opt-in: set SHIFTROPE_CHECK_TRAIN_DATA=1 to compare with the live tools/train/data.py");
     return;
   }
   const std::string data_dir = SHIFTROPE_SOURCE_DIR "/tools/train";
   if (std::system("command -v python3 >/dev/null 2>&1") != 0 ||
       !eval_test::fs::exists(data_dir + "/data.py")) {
-    MESSAGE("SKIPPED: python3 or tools/train/data.py is absent");
+    shared_data::skip("python3 or tools/train/data.py is absent");
     return;
   }
   const auto script = eval_test::scratch() / "docs.py";
@@ -322,7 +322,7 @@ TEST_CASE("fit train rebuilds the documents of the current tools/train/data.py (
                           eval_test::shell_quote(data_dir) + " > " +
                           eval_test::shell_quote(out.string()) + " 2>/dev/null";
   if (std::system(cmd.c_str()) != 0) {
-    MESSAGE("SKIPPED: python3 could not run tools/train/data.py");
+    shared_data::skip("python3 could not run tools/train/data.py");
     return;
   }
   check_train_documents(read_golden(eval_test::slurp(out)));

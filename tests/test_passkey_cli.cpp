@@ -51,7 +51,7 @@ void check_one_line_error(const eval_test::result& r, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("stories260K: every method runs; JSON lines, SVG heatmaps and the table agree") {
+TEST_CASE("stories260K: every method runs, JSON lines, SVG heatmaps and the table agree") {
   const std::string bin = model_test::shared("stories260K.bin"),
                     tok = model_test::shared("tok512.bin");
   if (!model_test::have({bin, tok})) return;
@@ -126,7 +126,7 @@ TEST_CASE("stories260K: every method runs; JSON lines, SVG heatmaps and the tabl
           " of 18 keys (the story model is not a passkey model)");
 }
 
-TEST_CASE("byte-level model: fit train rebuilds data.py's documents; needles task") {
+TEST_CASE("byte-level model: fit train rebuilds data.py's documents, needles task") {
   const std::string model = eval_test::byte_model();
   const fs::path json_path = eval_test::scratch() / "bytes.jsonl";
   auto r = eval_test::run(kPasskey, {"-m",
@@ -273,7 +273,7 @@ TEST_CASE("prefix reuse: rewinding to a shared prefix equals a fresh prefill") {
   }
 }
 
-TEST_CASE("shiftrope-generate --self-extend: G = 1 is RoPE; bad values exit 2") {
+TEST_CASE("shiftrope-generate --self-extend: G = 1 is RoPE, bad values exit 2") {
   const std::string bin = model_test::shared("stories260K.bin"),
                     tok = model_test::shared("tok512.bin");
   if (!model_test::have({bin, tok})) return;

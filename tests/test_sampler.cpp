@@ -3,6 +3,7 @@
 // draws against the probabilities computed plainly in the test.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -79,7 +80,7 @@ TEST_CASE("sampler: temperature 0 is greedy for every seed") {
   }
 }
 
-TEST_CASE("sampler: a fixed seed reproduces its draws; another seed differs") {
+TEST_CASE("sampler: a fixed seed reproduces its draws, another seed differs") {
   // 37 logits (not a round size) from a fixed formula.
   std::vector<float> logits(37);
   for (int i = 0; i < 37; ++i) logits[i] = static_cast<float>(std::sin(i * 1.7) * 2.0);
@@ -100,10 +101,80 @@ TEST_CASE("sampler: a fixed seed reproduces its draws; another seed differs") {
   }
 }
 
+namespace {
+
+// xorshift64* (Vigna 2016, "An experimental exploration of Marsaglia's
+// xorshift generators, scrambled", the 64-bit generator with shifts 12, 25,
+// 27 and multiplier 2685821657736338717) seeded by one splitmix64 step,
+// written plainly here from the papers rather than from sampler.hpp.
+std::uint64_t plain_splitmix64(std::uint64_t& x) {
+  x += 0x9e3779b97f4a7c15ull;
+  std::uint64_t z = x;
+  z ^= z >> 30;
+  z *= 0xbf58476d1ce4e5b9ull;
+  z ^= z >> 27;
+  z *= 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return z;
+}
+
+std::vector<std::uint64_t> plain_xorshift64star(std::uint64_t seed, int n) {
+  std::uint64_t x = plain_splitmix64(seed);
+  if (x == 0) x = 0x9e3779b97f4a7c15ull;  // sampler.hpp's documented escape from the zero state
+  std::vector<std::uint64_t> out;
+  for (int i = 0; i < n; ++i) {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    out.push_back(x * 2685821657736338717ull);
+  }
+  return out;
+}
+
+}  // namespace
+
 TEST_CASE("sampler_rng: known first outputs (splitmix64 seeding, xorshift64*)") {
-  // splitmix64 of state 0: the published first output of the reference generator.
+  // splitmix64 from state 0: the first outputs published with the reference
+  // generator (Vigna's splitmix64.c; Java's SplittableRandom with seed 0).
   std::uint64_t s = 0;
   CHECK(splitmix64(s) == 0xe220a8397b1dcdafull);
+  CHECK(splitmix64(s) == 0x6e789e6aa1b965f4ull);
+  CHECK(splitmix64(s) == 0x06c45d188009454full);
+  CHECK(s == 3 * 0x9e3779b97f4a7c15ull);  // the state advances by the golden gamma
+
+  // The first outputs of the generator for three seeds, computed with an
+  // independent (Python) implementation of the two algorithms. The last seed
+  // is -gamma: splitmix64 maps it to 0, a state xorshift never leaves, so
+  // the generator starts from gamma instead.
+  struct known {
+    std::uint64_t seed;
+    std::uint64_t first[3];
+  };
+  const known cases[] = {
+      {0, {0x7bbcb40d550682d0ull, 0xde7fe413d00cc9fdull, 0xb3c638353c668c91ull}},
+      {123, {0x2dab1ff8119db70bull, 0x575b55f9975c107bull, 0xf7f3a1d3eb452012ull}},
+      {0x61c8864680b583ebull,
+       {0x0d83b3e29a21487aull, 0x54c44c79f1fe9d67ull, 0xa845f342007a0e78ull}},
+  };
+  std::uint64_t zero_seed = 0x61c8864680b583ebull;
+  CHECK(splitmix64(zero_seed) == 0);
+  for (const known& k : cases) {
+    CAPTURE(k.seed);
+    sampler_rng r(k.seed), u(k.seed);
+    for (const std::uint64_t want : k.first) {
+      CHECK(r.next_u64() == want);
+      // next_unit: the top 53 bits over 2^53.
+      CHECK(u.next_unit() == static_cast<double>(want >> 11) / 9007199254740992.0);
+    }
+    // A longer run against the plain implementation; reseed restarts it.
+    const std::vector<std::uint64_t> want = plain_xorshift64star(k.seed, 1000);
+    REQUIRE(want[0] == k.first[0]);
+    r.reseed(k.seed);
+    std::size_t mismatches = 0;
+    for (const std::uint64_t w : want) mismatches += r.next_u64() != w;
+    CHECK(mismatches == 0);
+  }
+
   // Draws lie in [0, 1) and are not constant.
   sampler_rng r(123);
   double lo = 1.0, hi = 0.0;

@@ -98,6 +98,10 @@ struct problem {
   double logit_scale = 1.0;
   int n_threads = 2;
   std::uint64_t seed = 7;
+  // > 0: large logits (make_inputs): the slowest rotary plane adds about
+  // peak·(2n/(L-1) - 1) to every logit of key n, from -peak (key 0) to +peak,
+  // so each row's largest logits are its last few keys.
+  double logit_peak = 0.0;
 };
 
 std::string describe(const problem& p) {
@@ -138,6 +142,19 @@ inputs<KV> make_inputs(const problem& p) {
   inputs<KV> in;
   in.q.resize(L * H * D);
   for (double& x : in.q) x = g.uniform();
+  // Large logits: the last plane (a, b) of each query is (peak / factor, 0),
+  // that of key n (ramp(n), 0) before rotation; it turns by at most 0.04 rad
+  // over 300 positions (theta = 10000^(-(D-2)/D)), the other dimensions add
+  // about ±0.3.
+  const std::size_t plane = D / 2 - 1;
+  const std::size_t pa = p.pairing == rope_pairing::interleaved ? 2 * plane : plane,
+                    pb = p.pairing == rope_pairing::interleaved ? 2 * plane + 1 : plane + D / 2;
+  const double factor = p.logit_scale / std::sqrt(static_cast<double>(D));
+  if (p.logit_peak > 0)
+    for (std::size_t r = 0; r < L * H; ++r) {
+      in.q[r * D + pa] = p.logit_peak / factor;
+      in.q[r * D + pb] = 0.0;
+    }
   in.k.resize(L * G * D);
   in.kg.resize(in.k.size());
   in.v.resize(in.k.size());
@@ -157,6 +174,10 @@ inputs<KV> make_inputs(const problem& p) {
     for (std::size_t h = 0; h < G; ++h) {
       const std::size_t at = (h * L + n) * D, plain_at = (n * G + h) * D;
       for (std::size_t i = 0; i < D; ++i) raw[i] = g.uniform();
+      if (p.logit_peak > 0) {
+        raw[pa] = L > 1 ? 2.0 * static_cast<double>(n) / static_cast<double>(L - 1) - 1.0 : 1.0;
+        raw[pb] = 0.0;
+      }
       store(in.k, in.k_near, at, plain_at, static_cast<std::int64_t>(n));
       store(in.kg, in.k_far, at, plain_at, static_cast<std::int64_t>(n) / p.group);
       for (std::size_t i = 0; i < D; ++i) {
@@ -340,6 +361,36 @@ TEST_CASE_TEMPLATE("KV storage types (float compute)", KV, float, f16, bf16) {
   check_prefill<float, KV>(p);
 }
 
+// exp overflows float from 88.8 and double from 709.8: with these peaks a
+// softmax that does not subtract the row's maximum, or keeps the first
+// block's, gives inf/NaN (test_attention.cpp shows it on the same inputs).
+TEST_CASE_TEMPLATE("large logits, largest in each row's last key block: prefill and decode", Acc,
+                   float, double) {
+  for (const std::int64_t L : {150, 300})
+    for (const std::int64_t wn : {16, 100}) {  // far part holds the first block; both parts long
+      problem p;
+      p.length = L;
+      p.group = 4;
+      p.window = wn;
+      p.head_dim = 64;
+      p.logit_peak = std::is_same_v<Acc, double> ? 800.0 : 100.0;
+      check_prefill<Acc, Acc>(p);
+      check_prefill<Acc, f16>(p);
+      const inputs<Acc> in = make_inputs<Acc>(p);
+      const std::vector<double> want = reference(p, in);
+      const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+      const std::int64_t N = L - 1;
+      for (const int threads : {1, 2}) {
+        std::vector<Acc> got(want.size());
+        run_rows(p, in, N, 1, got, threads);
+        std::string first;
+        CHECK_MESSAGE(count_mismatches(got.data() + N * row, want.data() + N * row, row,
+                                       ref_tol<Acc>(), &first) == 0,
+                      first);
+      }
+    }
+}
+
 TEST_CASE("decode after a prefill, chunked prefill and 1, 2, 3 threads agree") {
   problem p;
   p.length = 90;
@@ -454,7 +505,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-TEST_CASE("model: Self-Extend with G = 1 or W_n >= length is plain RoPE; prefill = decode") {
+TEST_CASE("model: Self-Extend with G = 1 or W_n >= length is plain RoPE, prefill = decode") {
   const std::string bin = model_test::shared("stories260K.bin");
   const std::string tokens_file = model_test::shared("golden/story64.tokens");
   const std::string golden = model_test::shared("golden/story64.rope.logits.f32");

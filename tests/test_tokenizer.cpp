@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "shared_data.hpp"
+
 using namespace shiftrope;
 using ids = std::vector<int>;
 
@@ -48,11 +50,7 @@ struct splitmix64 {
 };
 
 std::string shared_path(const std::string& rel) {
-  return std::string(SHIFTROPE_SHARED_DIR) + "/" + rel;
-}
-
-bool file_exists(const std::string& path) {
-  return std::ifstream(path, std::ios::binary).good();
+  return shared_data::path(rel);
 }
 
 std::string slurp(const std::string& path) {
@@ -61,14 +59,6 @@ std::string slurp(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-
-#define SKIP_UNLESS_EXISTS(path)                      \
-  do {                                                \
-    if (!file_exists(path)) {                         \
-      MESSAGE("skipped: " << (path) << " is absent"); \
-      return;                                         \
-    }                                                 \
-  } while (0)
 
 const std::string spm_path = shared_path("vocab/ggml-vocab-llama-spm.gguf");
 const std::string gpt2_path = shared_path("vocab/ggml-vocab-gpt-2.gguf");
@@ -228,12 +218,12 @@ std::vector<std::string> story_prompts() {
 }  // namespace
 
 TEST_CASE("llama.cpp vocabulary cases: ggml-vocab-llama-spm (SPM)") {
-  SKIP_UNLESS_EXISTS(spm_path);
+  if (!shared_data::have({spm_path})) return;
   check_vocab_cases(spm_path);
 }
 
 TEST_CASE("llama.cpp vocabulary cases: ggml-vocab-gpt-2 (byte-level BPE)") {
-  SKIP_UNLESS_EXISTS(gpt2_path);
+  if (!shared_data::have({gpt2_path})) return;
   check_vocab_cases(gpt2_path);
 }
 
@@ -245,8 +235,8 @@ TEST_CASE("llama.cpp vocabulary cases: ggml-vocab-gpt-2 (byte-level BPE)") {
 // repairs it), for text containing U+2581 under SPM (it comes back as ' '),
 // or with parse_special (control tokens decode to nothing): see below.
 TEST_CASE("round trip: llama.cpp cases and random text, every vocabulary") {
+  if (!shared_data::have({spm_path, gpt2_path, tok512_path})) return;
   for (const std::string& path : {spm_path, gpt2_path, tok512_path}) {
-    SKIP_UNLESS_EXISTS(path);
     CAPTURE(path);
     const tokenizer& tok = load(path);
     std::vector<std::string> texts;
@@ -264,8 +254,7 @@ TEST_CASE("round trip: llama.cpp cases and random text, every vocabulary") {
 }
 
 TEST_CASE("round trip: the documented exceptions") {
-  SKIP_UNLESS_EXISTS(spm_path);
-  SKIP_UNLESS_EXISTS(gpt2_path);
+  if (!shared_data::have({spm_path, gpt2_path})) return;
   const tokenizer& spm = load(spm_path);
   const tokenizer& bpe = load(gpt2_path);
   // Ill-formed UTF-8: the bytes survive encoding, decode repairs them.
@@ -287,7 +276,7 @@ TEST_CASE("round trip: the documented exceptions") {
 }
 
 TEST_CASE("llama2.c tok512: encode agrees with llama2.c's algorithm written plainly") {
-  SKIP_UNLESS_EXISTS(tok512_path);
+  if (!shared_data::have({tok512_path})) return;
   const llama2c_vocab v = read_llama2c_vocab(tok512_path, 512);
   const tokenizer& tok = load(tok512_path);
   std::vector<std::string> texts = story_prompts();
@@ -303,11 +292,9 @@ TEST_CASE("llama2.c tok512: encode agrees with llama2.c's algorithm written plai
 }
 
 TEST_CASE("llama2.c tok512: the golden story's prompt tokens and text") {
-  SKIP_UNLESS_EXISTS(tok512_path);
   const std::string tokens_path = shared_path("models/golden/story64.tokens");
   const std::string readme_path = shared_path("models/README.md");
-  SKIP_UNLESS_EXISTS(tokens_path);
-  SKIP_UNLESS_EXISTS(readme_path);
+  if (!shared_data::have({tok512_path, tokens_path, readme_path})) return;
   const tokenizer& tok = load(tok512_path);
   ids story;
   std::istringstream in(slurp(tokens_path));
@@ -341,8 +328,7 @@ TEST_CASE("llama2.c tok512: the golden story's prompt tokens and text") {
 
 TEST_CASE("llama2.c tok512 and stories260K.gguf: the same vocabulary, the same ids") {
   const std::string gguf_path = shared_path("models/stories260K.gguf");
-  SKIP_UNLESS_EXISTS(tok512_path);
-  SKIP_UNLESS_EXISTS(gguf_path);
+  if (!shared_data::have({tok512_path, gguf_path})) return;
   const tokenizer& bin = load(tok512_path);
   const tokenizer gguf = tokenizer::from_gguf(gguf_file::open(gguf_path));
   CHECK(gguf.n_vocab() == 512);
@@ -523,8 +509,7 @@ TEST_CASE("special tokens: parse_special splits them out, leftmost-longest") {
 }
 
 TEST_CASE("special tokens in the real vocabularies") {
-  SKIP_UNLESS_EXISTS(spm_path);
-  SKIP_UNLESS_EXISTS(gpt2_path);
+  if (!shared_data::have({spm_path, gpt2_path})) return;
   const tokenizer& spm = load(spm_path);
   const tokenizer& bpe = load(gpt2_path);
   const auto cat = [](ids a, const ids& b) {
@@ -540,8 +525,7 @@ TEST_CASE("special tokens in the real vocabularies") {
 }
 
 TEST_CASE("decode: byte tokens, control tokens, bad ids, pieces") {
-  SKIP_UNLESS_EXISTS(spm_path);
-  SKIP_UNLESS_EXISTS(gpt2_path);
+  if (!shared_data::have({spm_path, gpt2_path})) return;
   const tokenizer& spm = load(spm_path);
   const tokenizer& bpe = load(gpt2_path);
   // 你 = E4 BD A0: three byte tokens (<0xNN> has id NN + 3 in this vocabulary).
@@ -565,8 +549,7 @@ TEST_CASE("decode: byte tokens, control tokens, bad ids, pieces") {
 }
 
 TEST_CASE("accessors: sizes, special ids, end of generation, defaults") {
-  SKIP_UNLESS_EXISTS(spm_path);
-  SKIP_UNLESS_EXISTS(gpt2_path);
+  if (!shared_data::have({spm_path, gpt2_path})) return;
   const tokenizer& spm = load(spm_path);
   const tokenizer& bpe = load(gpt2_path);
   CHECK(spm.n_vocab() == 32000);
@@ -780,10 +763,10 @@ TEST_CASE("GGUF loader: SPM defaults and tokenizer.ggml.add_space_prefix") {
   CHECK(dflt.encode("b", false) == ids{3, 0});
 }
 
-TEST_CASE("ill-formed UTF-8 never crashes; the bytes survive encoding") {
+TEST_CASE("ill-formed UTF-8 never crashes, the bytes survive encoding") {
   splitmix64 rng{1234};
+  if (!shared_data::have({spm_path, gpt2_path, tok512_path})) return;
   for (const std::string& path : {spm_path, gpt2_path, tok512_path}) {
-    SKIP_UNLESS_EXISTS(path);
     CAPTURE(path);
     const tokenizer& tok = load(path);
     for (int trial = 0; trial < 300; ++trial) {
@@ -801,8 +784,7 @@ TEST_CASE("ill-formed UTF-8 never crashes; the bytes survive encoding") {
 }
 
 TEST_CASE("no quadratic blow-up: 1 MB without spaces (SPM), a 100 KB word (BPE)") {
-  SKIP_UNLESS_EXISTS(spm_path);
-  SKIP_UNLESS_EXISTS(gpt2_path);
+  if (!shared_data::have({spm_path, gpt2_path})) return;
   // Quadratic merging would need ~10^12 steps here; linearithmic takes well
   // under a second. The bound is loose so that sanitizer builds pass.
   constexpr double max_seconds = 20.0;
@@ -852,8 +834,7 @@ TEST_CASE("SPM: cutting before space runs is allowed only when no token spans su
 
 TEST_CASE("shiftrope-tokenize: ids, pieces and exit code 2 on bad input") {
   const std::string bin = std::string(SHIFTROPE_BIN_DIR) + "/shiftrope-tokenize";
-  SKIP_UNLESS_EXISTS(bin);
-  SKIP_UNLESS_EXISTS(tok512_path);
+  if (!shared_data::have({bin, tok512_path})) return;
   const auto run = [&](const std::string& args, const std::string& input, int& status) {
     const std::string in_path = std::string(SHIFTROPE_BIN_DIR) + "/tokenize_test_input.txt";
     std::ofstream(in_path, std::ios::binary) << input;
