@@ -1,8 +1,8 @@
 #!/bin/sh
 # One-command set-up on a fresh Debian 12 machine (root, or a user with sudo):
-# installs the packages that are missing, builds the release preset, then
-#   demo  - runs the main demo
-#   test  - runs the whole test suite
+# installs the packages that are missing, configures the release preset, then
+#   demo  - builds the two programs of the main demo and runs it
+#   test  - builds everything and runs the whole test suite
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -30,10 +30,12 @@ fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$jobs"
 
 if [ "$mode" = test ]; then
+  cmake --build --preset release -j "$jobs"
   ctest --preset release -j "$jobs"
 else
+  # only the two programs tools/demo.sh runs; `test` builds the rest
+  cmake --build --preset release -j "$jobs" --target shiftrope-passkey shiftrope-positions
   sh tools/demo.sh
 fi
