@@ -1,6 +1,7 @@
 // examples/passkey.cpp - shiftrope-passkey: the long-context retrieval sweep
 // (passkey, or the paper's 4-needle NIAH) over lengths × depths × methods
-// on one model. The logic lives in examples/eval/*.hpp; run with --help.
+// on one model, with 95% intervals; --summary recomputes the tables from a
+// run's JSON lines. The logic lives in examples/eval/*.hpp; run with --help.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -14,9 +15,11 @@
 
 #include "cli.hpp"
 #include "eval/codec.hpp"
+#include "eval/compare_svg.hpp"
 #include "eval/methods.hpp"
 #include "eval/prompt.hpp"
 #include "eval/report.hpp"
+#include "eval/summary.hpp"
 #include "eval/sweep.hpp"
 #include "session_memory.hpp"
 
@@ -26,9 +29,13 @@ constexpr const char* kProgram = "shiftrope-passkey";
 
 constexpr const char* kHelp =
     R"HELP(usage: shiftrope-passkey -m MODEL [-z TOKENIZER | --bytes] [options]
+       shiftrope-passkey --summary FILE [--threshold X] [--svg PREFIX]
 
 Hides a random key in filler text at several depths and lengths, asks for it,
-decodes greedily and scores exact matches, for each position method.
+decodes greedily and scores exact matches, for each position method. Prints
+the accuracy per length and method, the same with 95% intervals (Wilson) and
+each method's difference to rope (Newcombe's hybrid score interval), and the
+effective length of each method.
 
 Model:
   -m FILE            GGUF file or llama2.c checkpoint
@@ -73,7 +80,18 @@ Runtime:
 Output:
   --json FILE        one JSON object per generation (length, depth, method, params,
                      key, output, correct, ...)
-  --svg PREFIX       PREFIX.<method>.svg: a depth x length heatmap per method
+  --svg PREFIX       PREFIX.<method>.svg: a depth x length heatmap per method; with
+                     two methods or more also PREFIX.compare.svg: all of them side
+                     by side, then each method's difference to rope
+  --threshold X      accuracy in (0, 1] that defines the effective length: the
+                     longest length with accuracy >= X there and at every shorter
+                     length (default 0.8)
+  --print-prompt     print the first prompt of the sweep (first length, first depth,
+                     trial 0) as text on stdout and its key on stderr, and exit: a
+                     prompt in the model's own template for shiftrope-generate -p
+  --summary FILE     no model: read a --json file and print the tables, intervals
+                     and effective lengths again from its records (with --svg, the
+                     heatmaps too)
   --quiet            no progress on stderr
   --help, -h         this text
 
@@ -82,12 +100,19 @@ Exit status: 0 on success, 2 on bad flags or input, or too little memory for the
 )HELP";
 
 const std::initializer_list<cli::flag_spec> kFlags = {
-    {"-m", true},           {"-z", true},       {"--bytes", false},  {"--train-len", true},
-    {"--task", true},       {"--format", true}, {"--filler", true},  {"--fit", true},
-    {"--key-digits", true}, {"--seed", true},   {"--gen", true},     {"--lengths", true},
-    {"--depths", true},     {"--trials", true}, {"--methods", true}, {"--no-reuse", false},
-    {"--ctx", true},        {"--batch", true},  {"--kv-type", true}, {"-t", true},
-    {"--json", true},       {"--svg", true},    {"--quiet", false}};
+    {"-m", true},           {"-z", true},
+    {"--bytes", false},     {"--train-len", true},
+    {"--task", true},       {"--format", true},
+    {"--filler", true},     {"--fit", true},
+    {"--key-digits", true}, {"--seed", true},
+    {"--gen", true},        {"--lengths", true},
+    {"--depths", true},     {"--trials", true},
+    {"--methods", true},    {"--no-reuse", false},
+    {"--ctx", true},        {"--batch", true},
+    {"--kv-type", true},    {"-t", true},
+    {"--json", true},       {"--svg", true},
+    {"--quiet", false},     {"--threshold", true},
+    {"--summary", true},    {"--print-prompt", false}};
 
 // The file name of a path (the model's name in titles).
 std::string base_name(const std::string& path) {
@@ -202,6 +227,8 @@ struct outputs {
   std::optional<std::ofstream> json;
   std::vector<std::string> svg_names;  // PREFIX.<method>.svg, one per method
   std::vector<std::ofstream> svgs;
+  std::string compare_name;  // PREFIX.compare.svg (two methods or more)
+  std::optional<std::ofstream> compare;
 };
 
 void open_outputs(const cli::args& a, const std::vector<eval::method>& methods, outputs& o) {
@@ -220,6 +247,91 @@ void open_outputs(const cli::args& a, const std::vector<eval::method>& methods, 
     o.svgs.emplace_back(name);
     if (!o.svgs.back()) throw cli::cli_error("--svg", "cannot open " + cli::quoted(name));
   }
+  if (methods.size() < 2) return;
+  o.compare_name = *prefix + ".compare.svg";
+  o.compare.emplace(o.compare_name);
+  if (!*o.compare) throw cli::cli_error("--svg", "cannot open " + cli::quoted(o.compare_name));
+}
+
+// The tables of a sweep (live or rebuilt by --summary): accuracy, intervals
+// and differences, effective lengths.
+void print_report(const eval::sweep_results& res, const std::vector<eval::method>& methods,
+                  const std::vector<std::int64_t>& lengths, bool needles, double threshold) {
+  std::fputs(eval::accuracy_table(res, methods, lengths, needles).c_str(), stdout);
+  std::printf(
+      "\n95%% intervals: accuracy (Wilson) and difference to rope in points (Newcombe's "
+      "hybrid score;\nthe methods see the same prompts, so this unpaired interval is "
+      "conservative)%s:\n",
+      needles ? ", of the cases with >= 2 of 4 keys" : "");
+  std::fputs(eval::interval_table(res, methods, lengths, needles).c_str(), stdout);
+  std::fputs(eval::effective_length_line(res, methods, lengths, threshold).c_str(), stdout);
+}
+
+// The heatmaps: one per method, and all side by side with the differences.
+void write_svgs(outputs& out, const eval::sweep_results& res,
+                const std::vector<eval::method>& methods, const std::string& task,
+                const std::string& model, const std::vector<std::int64_t>& lengths,
+                const std::vector<double>& depths) {
+  for (std::size_t i = 0; i < out.svgs.size(); ++i) {
+    out.svgs[i] << eval::heatmap_svg(
+        res, i, task + " accuracy: " + methods[i].label + " - " + model, lengths, depths);
+    if (!out.svgs[i].flush()) shiftrope::fail("--svg: writing ", out.svg_names[i], " failed");
+  }
+  if (!out.compare) return;
+  *out.compare << eval::comparison_svg(res, methods, eval::baseline_index(methods),
+                                       task + " accuracy by needle depth and length - " + model,
+                                       lengths, depths);
+  if (!out.compare->flush()) shiftrope::fail("--svg: writing ", out.compare_name, " failed");
+}
+
+double threshold_of(const cli::args& a) {
+  if (!a.has("--threshold")) return 0.8;
+  const double t = a.get_double("--threshold", 0.0, 1.0);
+  if (!(t > 0.0))
+    throw cli::cli_error("--threshold", "must be in (0, 1], got " + *a.value("--threshold"));
+  return t;
+}
+
+// --summary FILE: the report again from a --json file's records.
+int run_summary(const cli::args& a) {
+  for (const char* other : {"-m", "-z", "--bytes", "--json", "--print-prompt", "--methods",
+                            "--lengths", "--depths", "--trials"})
+    a.exclusive(other, "--summary");
+  const double threshold = threshold_of(a);
+  const std::string path = a.required("--summary");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw cli::cli_error("--summary", "cannot open " + cli::quoted(path));
+  eval::summary s;
+  try {
+    s = eval::read_summary(in, path);
+  } catch (const shiftrope::error& e) {
+    throw cli::cli_error("--summary", e.what());
+  }
+  outputs out;
+  open_outputs(a, s.methods, out);
+  std::printf("%s: summary of %s: %lld records, task %s, model %s\n", kProgram, path.c_str(),
+              static_cast<long long>(s.records), s.task.c_str(), s.model.c_str());
+  print_report(s.results, s.methods, s.lengths, s.task == "needles", threshold);
+  write_svgs(out, s.results, s.methods, s.task, base_name(s.model), s.lengths, s.depths);
+  return 0;
+}
+
+// --print-prompt: the sweep's first prompt as text, its key on stderr.
+int print_prompt(const eval::text_codec& codec, eval::prompt_builder& builder,
+                 const eval::sweep_config& cfg) {
+  const std::int64_t length = cfg.lengths.front();
+  const eval::prompt p = builder.options().fit == eval::fit_mode::train
+                             ? builder.build_train_documents(length, cfg.depths, cfg.trials).front()
+                             : builder.build(0, length, cfg.depths).front();
+  std::vector<int> ids = p.tokens;
+  if (!ids.empty() && ids.front() == codec.bos()) ids.erase(ids.begin());
+  std::string keys;
+  for (const std::string& k : p.keys) keys += (keys.empty() ? "" : " ") + k;
+  std::printf("%s\n", codec.decode(ids).c_str());
+  std::fprintf(stderr,
+               "%s: length %lld, depth %g, trial 0: %zu tokens (BOS included); answer: %s\n",
+               kProgram, static_cast<long long>(length), p.depth, p.tokens.size(), keys.c_str());
+  return std::fflush(stdout) == 0 ? 0 : 1;
 }
 
 // The sweep's methods, depths, trials and usable lengths.
@@ -244,6 +356,8 @@ eval::sweep_config sweep_for(const cli::args& a, eval::prompt_builder& builder,
 
 int run(int argc, char** argv) {
   const cli::args a(argc, argv, kFlags);
+  if (a.has("--summary")) return run_summary(a);
+  const double threshold = threshold_of(a);
   const std::string model_path = a.required("-m");
   const eval::prompt_options po = parse_prompt_options(a, a.has("--bytes"));
   const shiftrope::model m = shiftrope::model::open(model_path);
@@ -252,6 +366,7 @@ int run(int argc, char** argv) {
       a.get_int<std::int64_t>("--train-len", 2, kMaxLen, m.config().train_len);
   eval::prompt_builder builder(codec, po);
   const eval::sweep_config cfg = sweep_for(a, builder, train_len);
+  if (a.has("--print-prompt")) return print_prompt(codec, builder, cfg);
   const shiftrope::session_params sp = session_for(a, cfg, builder, train_len);
   const std::int64_t longest = *std::max_element(cfg.lengths.begin(), cfg.lengths.end());
   const std::unique_ptr<shiftrope::session> session =
@@ -277,19 +392,10 @@ int run(int argc, char** argv) {
   std::printf("%s: task %s, format %s, model %s, L = %lld, %d trial(s) x %zu depth(s) per cell\n",
               kProgram, task, po.style == eval::prompt_style::train ? "train" : "paper",
               m.name().c_str(), static_cast<long long>(train_len), cfg.trials, cfg.depths.size());
-  std::fputs(
-      eval::accuracy_table(res, cfg.methods, cfg.lengths, po.task == eval::task_kind::needles)
-          .c_str(),
-      stdout);
+  print_report(res, cfg.methods, cfg.lengths, po.task == eval::task_kind::needles, threshold);
   std::printf("%lld generations, %lld prompt tokens fed, %.1f s\n", static_cast<long long>(runs),
               static_cast<long long>(fed), clock.seconds());
-  for (std::size_t i = 0; i < out.svgs.size(); ++i) {
-    out.svgs[i] << eval::heatmap_svg(
-        res, i,
-        std::string(task) + " accuracy: " + cfg.methods[i].label + " - " + base_name(m.name()),
-        cfg.lengths, cfg.depths);
-    if (!out.svgs[i].flush()) shiftrope::fail("--svg: writing ", out.svg_names[i], " failed");
-  }
+  write_svgs(out, res, cfg.methods, task, base_name(m.name()), cfg.lengths, cfg.depths);
   return 0;
 }
 

@@ -1,6 +1,8 @@
 // Tests of the evaluation harness's logic (examples/eval/*.hpp): the prompt
 // builder (lengths, depths, keys, seeds, needles, tools/train's documents
-// against data.py), the scorer, the method parser and the report writers.
+// against data.py), the scorer, the method parser, the report writers
+// (intervals, effective length, the side-by-side SVG) and the JSON-lines
+// summary reader.
 // Positions of keys are found independently here: by searching the key's
 // digits in the prompt's bytes (byte-level codec) or by decoding growing
 // prefixes of the prompt (tokenizer codec).
@@ -17,10 +19,12 @@
 #include <vector>
 
 #include "../examples/eval/codec.hpp"
+#include "../examples/eval/compare_svg.hpp"
 #include "../examples/eval/methods.hpp"
 #include "../examples/eval/prompt.hpp"
 #include "../examples/eval/report.hpp"
 #include "../examples/eval/score.hpp"
+#include "../examples/eval/summary.hpp"
 #include "eval_test_util.hpp"
 #include "model_test_util.hpp"
 
@@ -406,4 +410,136 @@ TEST_CASE("report: JSON strings, slugs, the table and the heatmap's structure") 
   CHECK(table.find("length") == 0);
   CHECK(table.find("overall") != std::string::npos);
   CHECK(table.find("100.0%") != std::string::npos);  // method 1, length 512
+}
+
+namespace {
+
+// The Wilson interval as the roots of (1 + z^2/n) pi^2 - (2p + z^2/n) pi + p^2 = 0,
+// and Newcombe's hybrid difference from two of them, written here.
+std::pair<double, double> wilson_roots(double k, double n) {
+  const double z = 1.959963984540054, p = k / n, z2 = z * z;
+  const double a = 1 + z2 / n, b = -(2 * p + z2 / n), c = p * p;
+  const double disc = std::sqrt(b * b - 4 * a * c);
+  return {std::max(0.0, (-b - disc) / (2 * a)), std::min(1.0, (-b + disc) / (2 * a))};
+}
+
+std::string printed(const char* format, double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, format, x);
+  return buf;
+}
+
+// The line of `text` that starts with `first` and contains `part`.
+std::string line_with(const std::string& text, const std::string& first, const std::string& part) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(first, 0) == 0 && line.find(part) != std::string::npos) return line;
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("report: intervals, differences to rope, the effective length, side-by-side SVG") {
+  eval::sweep_results res(2, 2, 2);  // methods rope, string; lengths 256, 512; depths 0, 1
+  res.at(0, 0, 0) = {5, 5, 5, 1000};
+  res.at(0, 0, 1) = {4, 4, 5, 1000};
+  res.at(1, 0, 0) = {5, 5, 5, 1000};
+  res.at(1, 0, 1) = {5, 5, 5, 1000};
+  res.at(0, 1, 0) = {48, 48, 110, 0};  // rope at 512: 148 of 220
+  res.at(0, 1, 1) = {100, 100, 110, 0};
+  res.at(1, 1, 0) = {96, 96, 110, 0};  // string at 512: 196 of 220
+  res.at(1, 1, 1) = {100, 100, 110, 0};
+  const std::vector<std::int64_t> lengths{256, 512};
+  const auto methods = eval::parse_methods("--methods", "rope,string:S=256:W=64", 512);
+  const std::string table = eval::interval_table(res, methods, lengths, false);
+  const auto [l1, u1] = wilson_roots(196, 220);
+  const auto [l2, u2] = wilson_roots(148, 220);
+  const double p1 = 196.0 / 220, p2 = 148.0 / 220;
+  const double dlo = p1 - p2 - std::hypot(p1 - l1, u2 - p2);
+  const double dhi = p1 - p2 + std::hypot(u1 - p1, p2 - l2);
+  const std::string row = line_with(table, "512", "string(S=256,W=64)");
+  INFO(table);
+  REQUIRE(!row.empty());
+  CHECK(row.find("196/220") != std::string::npos);
+  CHECK(row.find(printed("%.1f", 100 * p1) + "% [" + printed("%.1f", 100 * l1) + ", " +
+                 printed("%.1f", 100 * u1) + "]") != std::string::npos);
+  CHECK(row.find(printed("%+.1f", 100 * (p1 - p2)) + " [" + printed("%+.1f", 100 * dlo) + ", " +
+                 printed("%+.1f", 100 * dhi) + "]") != std::string::npos);
+  CHECK(row.find("+21.8 [") != std::string::npos);  // 48/220 by hand
+  const std::string rope_row = line_with(table, "512", "rope");
+  CHECK(rope_row.find("148/220") != std::string::npos);
+  CHECK(rope_row.find("[+") == std::string::npos);  // no difference to itself
+  CHECK(line_with(table, "overall", "string").find("206/230") != std::string::npos);
+  CHECK(line_with(table, "256", "rope").find("9/10") != std::string::npos);
+  // Effective length at 80%: rope 9/10 then 148/220 (67%); string 10/10, 196/220 (89%).
+  CHECK(eval::effective_length_line(res, methods, lengths, 0.8) ==
+        "effective length (accuracy >= 80% at every length up to it): rope 256, "
+        "string(S=256,W=64) 512\n");
+  CHECK(eval::effective_length_line(res, methods, lengths, 0.95).find("rope none") !=
+        std::string::npos);
+  // Side by side: rope, string, string - rope; 2 x 2 cells each.
+  const std::string svg = eval::comparison_svg(res, methods, eval::baseline_index(methods),
+                                               "passkey & <both>", lengths, {0.0, 1.0});
+  std::vector<eval_test::xml_element> el;
+  REQUIRE(eval_test::check_xml(svg, el) == "");
+  int cells = 0;
+  for (const auto& e : el) {
+    if (e.name != "rect" || !e.attrs.count("class") || e.attrs.at("class") != "cell") continue;
+    ++cells;
+    if (e.attrs.at("data-panel") == "2" && e.attrs.at("data-length") == "512" &&
+        e.attrs.at("data-depth") == "0")
+      CHECK(std::stod(e.attrs.at("data-value")) == doctest::Approx((96.0 - 48.0) / 110.0));
+    if (e.attrs.at("data-panel") == "0" && e.attrs.at("data-length") == "256" &&
+        e.attrs.at("data-depth") == "1")
+      CHECK(std::stod(e.attrs.at("data-value")) == doctest::Approx(0.8));
+  }
+  CHECK(cells == 3 * 2 * 2);
+}
+
+TEST_CASE("summary: JSON lines back into cells, and errors name the line") {
+  const std::string lines =
+      "{\"task\":\"passkey\",\"model\":\"m.gguf\",\"method\":\"rope\",\"label\":\"rope\","
+      "\"params\":{\"scale\":1},\"length\":480,\"target_length\":512,\"depth\":1,\"trial\":0,"
+      "\"key\":\"12345\",\"key_pos\":[9],\"output\":\" 12345.\",\"correct\":true}\n"
+      "\n"
+      "{\"task\":\"passkey\",\"model\":\"m.gguf\",\"method\":\"string\",\"label\":\"string(S=2,W=1)"
+      "\","
+      "\"length\":230,\"target_length\":256,\"depth\":0,\"correct\":false,\"output\":\"\\u0001\"}\n"
+      "{\"task\":\"passkey\",\"model\":\"m.gguf\",\"method\":\"rope\",\"label\":\"rope\","
+      "\"length\":228,\"target_length\":256,\"depth\":0,\"correct\":true}\n"
+      "{\"task\":\"passkey\",\"model\":\"m.gguf\",\"method\":\"rope\",\"label\":\"rope\","
+      "\"length\":484,\"target_length\":512,\"depth\":1,\"correct\":false}\n";
+  std::istringstream in(lines);
+  const eval::summary s = eval::read_summary(in, "x.jsonl");
+  CHECK(s.records == 4);
+  CHECK(s.task == "passkey");
+  CHECK(s.model == "m.gguf");
+  REQUIRE(s.methods.size() == 2);
+  CHECK(s.methods[0].label == "rope");  // first appearance
+  CHECK(s.methods[1].name == "string");
+  CHECK(s.lengths == std::vector<std::int64_t>{256, 512});
+  CHECK(s.depths == std::vector<double>{0.0, 1.0});
+  const auto& c = s.results.at(0, 1, 1);  // rope, 512, depth 1: one of two
+  CHECK(c.count == 2);
+  CHECK(c.score == 1.0);
+  CHECK(c.tokens == 480 + 484);
+  CHECK(s.results.at(1, 0, 0).count == 1);
+  CHECK(s.results.at(1, 0, 0).score == 0.0);
+  CHECK(s.results.at(1, 1, 1).count == 0);
+  for (const auto& [text, what] : std::vector<std::pair<std::string, std::string>>{
+           {"{\"task\":\"passkey\"}\n", "x.jsonl:1: field \"model\""},
+           {lines + "{\"task\":\"passkey\",\"model\":\"m\",\"method\":\"rope\"\n", "x.jsonl:6:"},
+           {lines + "not json\n", "x.jsonl:6:"},
+           {lines + "{\"task\":\"needles\"}\n", "x.jsonl:6: task"},
+           {"\n\n", "no records"}}) {
+    std::istringstream bad(text);
+    std::string message;
+    try {
+      (void)eval::read_summary(bad, "x.jsonl");
+    } catch (const shiftrope::error& e) {
+      message = e.what();
+    }
+    CHECK_MESSAGE(message.find(what) != std::string::npos, message);
+  }
 }

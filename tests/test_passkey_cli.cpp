@@ -3,11 +3,14 @@
 // JSON parser and re-scored here, SVG heatmaps checked for structure), the
 // byte-level path on a random 258-token model (tools/train's documents
 // rebuilt, the needles task), bad flags (exit 2, one line), prefix reuse
-// against fresh prefills, and shiftrope-generate's --self-extend.
+// against fresh prefills, shiftrope-generate's --self-extend, --print-prompt
+// against data.py's documents, and --summary against the live run's tables.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -304,4 +307,144 @@ TEST_CASE("shiftrope-generate --self-extend: G = 1 is RoPE, bad values exit 2") 
   const auto r = eval_test::run(kGenerate, both);
   CHECK(r.code == 2);
   CHECK(r.err.find("--self-extend: cannot be combined with --string") != std::string::npos);
+}
+
+namespace {
+
+// data.py's documents for the golden file: (doc_len, depth, key, key_pos, text) rows.
+std::vector<std::vector<std::string>> golden_documents() {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(eval_test::slurp(SHIFTROPE_TEST_DATA_DIR "/passkey_train_documents.tsv"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f(5);
+    std::istringstream ls(line);
+    for (std::string& x : f) std::getline(ls, x, '\t');
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+// The lines of text from the first that starts with `from` up to (without)
+// the first that starts with `to` (or the end).
+std::string lines_between(const std::string& text, const std::string& from, const std::string& to) {
+  std::istringstream in(text);
+  std::string line, out;
+  bool on = false;
+  while (std::getline(in, line)) {
+    if (!on && line.rfind(from, 0) == 0) on = true;
+    if (on && !to.empty() && line.rfind(to, 0) == 0) break;
+    if (on) out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("--print-prompt: the sweep's first prompt, exactly data.py's document text") {
+  const std::string model = eval_test::byte_model();
+  const auto golden = golden_documents();
+  REQUIRE(golden.size() == 12);
+  // eval_documents(1000, 256, [0, 0.5, 1], 2)[0]: depth 0, the first sample.
+  const auto r = eval_test::run(
+      kPasskey, {"-m", model, "--bytes", "--fit", "train", "--seed", "1000", "--lengths", "256",
+                 "--depths", "0,0.5,1", "--trials", "2", "--print-prompt"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  CHECK(r.out == golden[0][4] + "\n");
+  CHECK(r.err.find("answer: " + golden[0][2]) != std::string::npos);
+  CHECK(r.err.find(std::to_string(golden[0][4].size() + 1) + " tokens") != std::string::npos);
+  // The default fit (exact length in tokens) is in the same template.
+  const auto exact = eval_test::run(
+      kPasskey, {"-m", model, "--bytes", "--lengths", "300", "--depths", "0.5", "--print-prompt"});
+  REQUIRE_MESSAGE(exact.code == 0, exact.err);
+  CHECK(exact.out.rfind("There is an important info hidden inside a lot of irrelevant text. Find "
+                        "it and memorize it. The ",
+                        0) == 0);
+  CHECK(exact.out.find(". Remember it. ") != std::string::npos);
+  CHECK(exact.out.size() >= 5);
+  CHECK(exact.out.substr(exact.out.size() - 39) == " What is the pass key? The pass key is\n");
+  CHECK(std::fabs(static_cast<double>(exact.out.size()) - 300.0) <= 3.0);  // BOS + bytes, - '\n'
+}
+
+TEST_CASE(
+    "--summary: the tables again from the JSON lines, with intervals and the comparison SVG") {
+  const std::string model = eval_test::byte_model();
+  const fs::path json_path = eval_test::scratch() / "summary.jsonl";
+  const std::string prefix = (eval_test::scratch() / "sum").string();
+  const auto live = eval_test::run(kPasskey, {"-m",
+                                              model,
+                                              "--bytes",
+                                              "--fit",
+                                              "train",
+                                              "--lengths",
+                                              "256,320",
+                                              "--depths",
+                                              "0,1",
+                                              "--trials",
+                                              "3",
+                                              "--methods",
+                                              "rope,string:S=64:W=16",
+                                              "--json",
+                                              json_path.string(),
+                                              "--svg",
+                                              prefix,
+                                              "--quiet",
+                                              "-t",
+                                              "1"});
+  REQUIRE_MESSAGE(live.code == 0, live.err);
+  CHECK(live.out.find("95% intervals") != std::string::npos);
+  CHECK(live.out.find("difference to rope") != std::string::npos);
+  CHECK(live.out.find("effective length (accuracy >= 80%") != std::string::npos);
+  CHECK(fs::exists(prefix + ".compare.svg"));
+  const auto again =
+      eval_test::run(kPasskey, {"--summary", json_path.string(), "--svg", prefix + "2"});
+  REQUIRE_MESSAGE(again.code == 0, again.err);
+  CHECK(again.out.find("summary of " + json_path.string() + ": 24 records") != std::string::npos);
+  const std::string tables = lines_between(live.out, "length", "24 generations");
+  CHECK(tables.find("overall") != std::string::npos);
+  CHECK(lines_between(again.out, "length", "") == tables);
+  CHECK(eval_test::slurp(prefix + "2.compare.svg") == eval_test::slurp(prefix + ".compare.svg"));
+  // Each row's k/n counted here from the JSON lines.
+  int rope_correct = 0, rope_n = 0;
+  for (const json& j : eval_test::parse_json_lines(eval_test::slurp(json_path)))
+    if (field(j, "method").s == "rope" && field(j, "target_length").n == 320) {
+      ++rope_n;
+      rope_correct += field(j, "correct").b ? 1 : 0;
+    }
+  CHECK(rope_n == 6);
+  const std::string count = std::to_string(rope_correct) + "/6";
+  bool seen = false;
+  std::istringstream rows(again.out);
+  for (std::string line; std::getline(rows, line);)
+    if (line.rfind("320 ", 0) == 0 && line.find(" rope ") != std::string::npos)
+      seen = line.find(" " + count + " ") != std::string::npos;
+  CHECK_MESSAGE(seen, again.out);
+  // --threshold moves the effective-length line only.
+  const auto strict =
+      eval_test::run(kPasskey, {"--summary", json_path.string(), "--threshold", "1"});
+  REQUIRE(strict.code == 0);
+  CHECK(strict.out.find("(accuracy >= 100%") != std::string::npos);
+}
+
+TEST_CASE("--summary and --threshold: bad input exits 2 with one line") {
+  const fs::path garbled = eval_test::scratch() / "garbled.jsonl";
+  {
+    std::ofstream f(garbled);
+    f << "{\"task\":\"passkey\",\"model\":\"m\",\"method\":\"rope\",\"label\":\"rope\","
+         "\"length\":9,\"target_length\":9,\"depth\":0,\"correct\":true}\n{\"task\":\n";
+  }
+  const std::string model = eval_test::byte_model();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--summary", (eval_test::scratch() / "missing.jsonl").string()}, "--summary: cannot open"},
+      {{"--summary", garbled.string()}, "garbled.jsonl:2:"},
+      {{"--summary", garbled.string(), "-m", model}, "--summary: cannot be combined with -m"},
+      {{"--summary", garbled.string(), "--threshold", "0"}, "--threshold"},
+      {{"--summary", garbled.string(), "--threshold", "1.5"}, "--threshold"},
+      {{"-m", model, "--bytes", "--threshold", "x"}, "--threshold"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.second);
+    check_one_line_error(eval_test::run(kPasskey, c.first), c.second);
+  }
 }

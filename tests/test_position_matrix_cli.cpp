@@ -1,6 +1,8 @@
 // Tests of the shiftrope-positions example program, run as a child process:
 // CSV, text and SVG output against the STRING formula computed here, and the
-// exit code / one-line message for each kind of bad input.
+// exit code / one-line message for each kind of bad input; the frequency
+// view (--frequency) against N (L - d), hand-counted documents and the
+// inference pairs of the formula, in CSV, text and SVG.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -440,8 +442,151 @@ TEST_CASE("--help documents every flag and exits 0") {
     const run_result r = run_cli(args);
     CHECK(r.code == 0);
     CHECK(r.err.empty());
-    for (const char* flag : {"usage", "--length", "--shift", "--ratio", "--window", "--rope",
-                             "--format", "--output", "text", "csv", "svg", "128"})
+    for (const char* flag :
+         {"usage", "--length", "--shift", "--ratio", "--window", "--rope", "--format", "--output",
+          "text", "csv", "svg", "128", "--frequency", "--docs", "--sequences", "--below"})
       CHECK(count(r.out, flag) >= 1);
+  }
+}
+
+namespace {
+
+// --frequency --format csv parsed: rows of (distance, trained, rope_pairs, string_pairs).
+std::vector<std::vector<std::int64_t>> frequency_rows(const std::string& csv) {
+  std::vector<std::vector<std::int64_t>> rows;
+  const std::vector<std::string> lines = split(csv, '\n');
+  if (lines.empty() || lines[0] != "distance,trained,rope_pairs,string_pairs") return rows;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::int64_t> cells;
+    if (!parse_ints(lines[i], ',', cells) || cells.size() != 4) return {};
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+// Σ over d < L with f(d) = p of (L - d), f written here (shift 0: RoPE).
+std::int64_t pairs_at(std::int64_t p, std::int64_t length, std::int64_t shift,
+                      std::int64_t window) {
+  std::int64_t total = 0;
+  for (std::int64_t d = 0; d < length; ++d) {
+    const std::int64_t f = shift == 0 || d < shift ? d : d - shift + window;
+    if (f == p) total += length - d;
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("frequency csv: full-length sequences give N (L - d), and the inference pairs") {
+  const run_result r = run_cli({"--frequency", "--length", "50", "--shift", "17", "--window", "5",
+                                "--sequences", "3", "--format", "csv"});
+  REQUIRE(r.code == 0);
+  CHECK(r.err.empty());
+  const auto rows = frequency_rows(r.out);
+  REQUIRE(rows.size() == 50);
+  for (std::int64_t d = 0; d < 50; ++d) {
+    const auto& row = rows[static_cast<std::size_t>(d)];
+    CAPTURE(d);
+    CHECK(row[0] == d);
+    CHECK(row[1] == 3 * (50 - d));
+    CHECK(row[2] == 50 - d);
+    CHECK(row[3] == pairs_at(d, 50, 17, 5));
+  }
+  // Default STRING: the paper's S = floor(0.33 L), W = min(128, S - 1).
+  const run_result paper = run_cli({"--frequency", "--length", "600", "--format", "csv"});
+  REQUIRE(paper.code == 0);
+  const auto prow = frequency_rows(paper.out);
+  REQUIRE(prow.size() == 600);
+  for (std::int64_t p = 0; p < 600; p += 37)
+    CHECK(prow[static_cast<std::size_t>(p)][3] == pairs_at(p, 600, 198, 128));
+}
+
+TEST_CASE("frequency: a file of document lengths, counted by hand") {
+  const fs::path docs = scratch().path / "docs.txt";
+  {
+    std::ofstream f(docs);
+    f << "# three documents\n3\n\n 5 \n2\n";
+  }
+  // L = 6: trained(d) = 10, 7, 4, 2, 1, 0 (see tests/test_frequency.cpp).
+  run_result r = run_cli({"--frequency", "--length", "6", "--shift", "2", "--window", "1", "--docs",
+                          docs.string(), "--format", "csv"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  const auto rows = frequency_rows(r.out);
+  REQUIRE(rows.size() == 6);
+  const std::int64_t trained[6] = {10, 7, 4, 2, 1, 0};
+  for (std::size_t d = 0; d < 6; ++d) CHECK(rows[d][1] == trained[d]);
+  // Rare below 4 (distances 3..5). RoPE: pairs 3 + 2 + 1 of 21. STRING S = 2,
+  // W = 1 maps d = 2..5 to 1..4: positions 3 and 4 hold d = 4, 5: 2 + 1 of 21.
+  r = run_cli({"--frequency", "--length", "6", "--shift", "2", "--window", "1", "--docs",
+               docs.string(), "--below", "4"});
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("3 document(s) from") != std::string::npos);
+  CHECK(r.out.find("distances >= 3") != std::string::npos);
+  CHECK(r.out.find("RoPE 28.6%, STRING S=2 W=1 14.3%") != std::string::npos);  // 6/21, 3/21
+  // --below as a percentage of trained(0): 40% of 10 = 4, the same.
+  const run_result pct = run_cli({"--frequency", "--length", "6", "--shift", "2", "--window", "1",
+                                  "--docs", docs.string(), "--below", "40%"});
+  REQUIRE(pct.code == 0);
+  CHECK(pct.out.find("RoPE 28.6%, STRING S=2 W=1 14.3%") != std::string::npos);
+}
+
+TEST_CASE("frequency: tools/train's stream, text and svg") {
+  const run_result r = run_cli(
+      {"--frequency", "--length", "512", "--docs", "train", "--shift", "256", "--window", "64"});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  // train_stats.json of the shipped run: 9,760 documents, 2,423 drill sequences.
+  CHECK(r.out.find("9644 sequences of 512: 9760 documents, 2423 drill sequences") !=
+        std::string::npos);
+  CHECK(r.out.find("STRING S=256 W=64 uses 0..319") != std::string::npos);  // 511 - 256 + 64
+  CHECK(r.out.find("       0  2698540") != std::string::npos);  // f(0) in train_stats.json
+  const fs::path svg = scratch().path / "freq.svg";
+  const run_result s = run_cli({"--frequency", "--length", "512", "--docs", "train", "--format",
+                                "svg", "--output", svg.string()});
+  REQUIRE_MESSAGE(s.code == 0, s.err);
+  const std::string text = read_file(svg);
+  CHECK(well_formed_ish(text));
+  CHECK(count(text, "<polyline class=\"trained\"") == 1);
+  CHECK(count(text, "class=\"threshold\" data-count=\"134927\"") == 1);  // ceil(5% of 2698540)
+  CHECK(count(text, "data-method=\"rope\" data-from=\"0\" data-to=\"511\"") == 1);
+  CHECK(count(text, "data-method=\"string\" data-from=\"0\" data-to=\"471\"") == 1);  // S=168 W=128
+}
+
+TEST_CASE("frequency: bad input exits 2 with one line naming the flag") {
+  const fs::path bad_docs = scratch().path / "bad_docs.txt";
+  {
+    std::ofstream f(bad_docs);
+    f << "12\n7x\n";
+  }
+  const fs::path empty_docs = scratch().path / "empty_docs.txt";
+  { std::ofstream f(empty_docs); }
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--frequency", "--length", "512", "--rope"}, "--rope"},
+      {{"--frequency", "--length", "2000000"}, "--length"},
+      {{"--frequency", "--length", "3"}, "--length"},
+      {{"--frequency", "--length", "100", "--window", "5"}, "--window"},
+      {{"--frequency", "--length", "100", "--docs", "train"}, "--docs"},
+      {{"--frequency", "--length", "100", "--docs", bad_docs.string()}, "bad_docs.txt:2"},
+      {{"--frequency", "--length", "100", "--docs", empty_docs.string()}, "--docs"},
+      {{"--frequency", "--length", "100", "--docs", (scratch().path / "none").string()}, "--docs"},
+      {{"--frequency", "--length", "100", "--docs", bad_docs.string(), "--sequences", "2"},
+       "--sequences"},
+      {{"--frequency", "--length", "100", "--sequences", "0"}, "--sequences"},
+      {{"--frequency", "--length", "100", "--below", "0"}, "--below"},
+      {{"--frequency", "--length", "100", "--below", "150%"}, "--below"},
+      {{"--frequency", "--length", "100", "--below", "x%"}, "--below"},
+      {{"--frequency", "--length", "100", "--format", "svg"}, "--output"},
+      {{"--length", "9", "--rope", "--docs", "train"}, "--docs"},
+      {{"--length", "9", "--rope", "--below", "3"}, "--below"},
+  };
+  for (const auto& [args, flag] : cases) {
+    std::string joined;
+    for (const std::string& a : args) joined += "[" + a + "] ";
+    INFO("args: ", joined);
+    const run_result r = run_cli(args);
+    INFO("stderr: ", r.err);
+    CHECK(r.code == 2);
+    CHECK(r.out.empty());
+    CHECK(count(r.err, "\n") == 1);
+    CHECK(count(r.err, flag) >= 1);
   }
 }

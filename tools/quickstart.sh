@@ -1,8 +1,8 @@
 #!/bin/sh
 # One-command set-up on a fresh Debian 12 machine (root, or a user with sudo):
-# installs the packages that are missing, builds the release preset, then
-#   demo  - runs the main demo
-#   test  - runs the whole test suite
+# installs the packages that are missing, then
+#   demo  - builds the demo's two programs (release preset) and runs the demo
+#   test  - builds everything in build/ (plain CMake) and runs the test suite
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -29,11 +29,16 @@ if [ -n "$missing" ]; then
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$jobs"
 
 if [ "$mode" = test ]; then
-  ctest --preset release -j "$jobs"
+  # The plain CMake sequence, no presets: what a user types by hand.
+  # Warnings are errors here as in the presets.
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSHIFTROPE_WERROR=ON >/dev/null
+  cmake --build build -j "$jobs"
+  ctest --test-dir build -j "$jobs" --output-on-failure --no-tests=error
 else
+  # only the two programs tools/demo.sh runs; `test` builds the rest
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j "$jobs" --target shiftrope-passkey shiftrope-positions
   sh tools/demo.sh
 fi

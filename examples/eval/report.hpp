@@ -1,6 +1,8 @@
 // examples/eval/report.hpp - what a sweep prints: JSON lines (one per
-// scored generation), the accuracy table (length × method), and one SVG
-// heatmap per method (depth × length, colour = accuracy, values in cells).
+// scored generation), the accuracy table (length × method), the same with
+// 95% intervals and each method's difference to a baseline (stats.hpp), the
+// effective length per method, and one SVG heatmap per method (depth ×
+// length, colour = accuracy, values in cells).
 #pragma once
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include "../json.hpp"
 #include <vector>
 
+#include "stats.hpp"
 #include "sweep.hpp"
 
 namespace eval {
@@ -91,6 +94,104 @@ inline std::string accuracy_table(const sweep_results& res, const std::vector<me
     out += "\n";
   }
   return out;
+}
+
+/// Aligned columns: rows of cells, two spaces between columns.
+inline std::string aligned(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows) {
+    width.resize(std::max(width.size(), r.size()), 0);
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+/// Successes and trials of a cell: passkey cases answered correctly;
+/// needles cases with >= 2 of the 4 keys (a yes/no outcome, so that Wilson
+/// applies).
+struct tally {
+  std::int64_t k = 0, n = 0;
+};
+inline tally tally_of(const sweep_results::cell& c) {
+  return {c.at_least_half, c.count};
+}
+
+/// The index of the baseline method (the first plain rope), or -1.
+inline int baseline_index(const std::vector<method>& methods) {
+  for (std::size_t i = 0; i < methods.size(); ++i)
+    if (methods[i].name == "rope" && methods[i].logit_scale == 1.0) return static_cast<int>(i);
+  return -1;
+}
+
+/// Per length (and overall) and method: k/n, the accuracy with its 95%
+/// Wilson interval, and, for every method but the baseline, the difference
+/// method - baseline in percentage points with Newcombe's interval. Row
+/// format (one line each):
+///   512  string(S=256,W=64)  196/220  89.1% [84.3, 92.6]  +21.8 [+14.2, +29.1]
+inline std::string interval_table(const sweep_results& res, const std::vector<method>& methods,
+                                  const std::vector<std::int64_t>& lengths, bool needles) {
+  const int base = baseline_index(methods);
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"length", "method", needles ? "n(>=2 of 4)" : "correct", "accuracy [95% CI]",
+                  base >= 0 ? "difference to " + methods[static_cast<std::size_t>(base)].label +
+                                  " (points) [95% CI]"
+                            : std::string()});
+  const auto pct = [](double x) { return fmt("%.1f", 100.0 * x); };
+  const auto signed_pct = [](double x) { return fmt("%+.1f", 100.0 * x); };
+  for (std::size_t l = 0; l <= lengths.size(); ++l) {
+    const bool all = l == lengths.size();
+    const std::size_t l0 = all ? 0 : l, l1 = all ? lengths.size() : l + 1;
+    const tally b = base >= 0
+                        ? tally_of(res.sum(static_cast<std::size_t>(base), l0, l1, 0, res.n_depths))
+                        : tally{};
+    for (std::size_t m = 0; m < methods.size(); ++m) {
+      const tally t = tally_of(res.sum(m, l0, l1, 0, res.n_depths));
+      const interval w = wilson(t.k, t.n);
+      std::vector<std::string> row{
+          all ? "overall" : std::to_string(lengths[l]), methods[m].label,
+          std::to_string(t.k) + "/" + std::to_string(t.n),
+          t.n ? pct(w.value) + "% [" + pct(w.lo) + ", " + pct(w.hi) + "]" : "-"};
+      if (base >= 0 && static_cast<int>(m) != base && t.n && b.n) {
+        const interval d = newcombe_difference(t.k, t.n, b.k, b.n);
+        row.push_back(signed_pct(d.value) + " [" + signed_pct(d.lo) + ", " + signed_pct(d.hi) +
+                      "]");
+      }
+      rows.push_back(row);
+    }
+  }
+  return aligned(rows);
+}
+
+/// "effective length (accuracy >= 80% at every length up to it): rope 384,
+/// string(S=256,W=64) 512": per method the longest length of the sweep whose
+/// accuracy, and that of every shorter length, reaches the threshold
+/// (stats.hpp's effective_length); "none" when the shortest misses it.
+inline std::string effective_length_line(const sweep_results& res,
+                                         const std::vector<method>& methods,
+                                         const std::vector<std::int64_t>& lengths,
+                                         double threshold) {
+  std::string out = "effective length (accuracy >= " + fmt("%g", 100.0 * threshold) +
+                    "% at every length up to it):";
+  for (std::size_t m = 0; m < methods.size(); ++m) {
+    std::vector<double> acc;
+    for (std::size_t l = 0; l < lengths.size(); ++l) {
+      const tally t = tally_of(res.sum(m, l, l + 1, 0, res.n_depths));
+      acc.push_back(t.n ? static_cast<double>(t.k) / static_cast<double>(t.n) : 0.0);
+    }
+    const std::int64_t e = effective_length(lengths, acc, threshold);
+    out += (m ? ", " : " ") + methods[m].label + " " + (e < 0 ? "none" : std::to_string(e));
+  }
+  return out + "\n";
 }
 
 /// text escaped for XML character data and attribute values.
