@@ -1,18 +1,17 @@
-// fuzz/cli_positions.cpp - shiftrope-positions' option parsing for the cli
-// fuzz target: examples/position_matrix.cpp compiled here whole, its main
-// renamed, so that the program's own flag checks are what runs. A separate
-// translation unit: each example defines its own `options`, `run`, ...
+// fuzz/cli_positions.cpp - shiftrope-positions' option parsing and text
+// writers for the cli fuzz target (examples/position_options.hpp and
+// position_writers.hpp, the program's own code).
 #include <sstream>
 
 #include "cli_target.hpp"
 
-#define main shiftrope_positions_main
-#include "../examples/position_matrix.cpp"
-#undef main
+#include "../examples/position_options.hpp"
+#include "../examples/position_writers.hpp"
 
 namespace shiftrope_fuzz {
 
 void positions_args(int argc, const char* const* argv) {
+  using namespace positions_cli;
   options o;
   try {
     o = parse_options(argc, argv);

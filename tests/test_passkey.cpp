@@ -375,7 +375,7 @@ TEST_CASE("methods: defaults from L, parameters, errors naming the flag") {
 
 TEST_CASE("report: JSON strings, slugs, the table and the heatmap's structure") {
   eval_test::json v;
-  const std::string literal = eval::json_string("a\"b\\c\nd\x01\x7f");
+  const std::string literal = json::string("a\"b\\c\nd\x01\x7f");
   eval_test::json_parser p(literal);
   REQUIRE(p.parse(v));
   CHECK(v.s == "a\"b\\c\nd\x01\x7f");

@@ -20,8 +20,6 @@
 
 namespace eval {
 
-/// text as a JSON string literal (json.hpp's writer).
-inline std::string json_string(std::string_view text) { return json::string(text); }
 
 inline std::string fmt(const char* format, double x) {
   char buf[64];
@@ -35,17 +33,17 @@ inline std::string record_json(const record& r, const method& m, std::string_vie
   const prompt& p = *r.p;
   std::string keys, positions;
   for (std::size_t i = 0; i < p.keys.size(); ++i) {
-    keys += (i ? "," : "") + json_string(p.keys[i]);
+    keys += (i ? "," : "") + json::string(p.keys[i]);
     positions += (i ? "," : "") + std::to_string(p.key_pos[i]);
   }
   const bool single = p.keys.size() == 1;
   std::string s =
-      "{\"task\":" + json_string(task) + ",\"model\":" + json_string(model_name) +
-      ",\"method\":" + json_string(m.name) + ",\"label\":" + json_string(m.label) +
+      "{\"task\":" + json::string(task) + ",\"model\":" + json::string(model_name) +
+      ",\"method\":" + json::string(m.name) + ",\"label\":" + json::string(m.label) +
       ",\"params\":" + m.params_json + ",\"length\":" + std::to_string(p.tokens.size()) +
       ",\"target_length\":" + std::to_string(p.target) + ",\"depth\":" + fmt("%.6g", p.depth) +
       ",\"trial\":" + std::to_string(p.trial) + ",\"key\":" + (single ? keys : "[" + keys + "]") +
-      ",\"key_pos\":[" + positions + "],\"output\":" + json_string(r.output);
+      ",\"key_pos\":[" + positions + "],\"output\":" + json::string(r.output);
   if (single) {
     s += std::string(",\"correct\":") + (r.found ? "true" : "false");
   } else {

@@ -184,5 +184,26 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
   matmul(w.output, &s.xb[first * d], d, logits, static_cast<std::size_t>(c.n_vocab), n - first, nt);
 }
 
+// Compile time, for programs with many translation units that run sessions:
+// define SHIFTROPE_EXTERN_FORWARD in all of them and
+// SHIFTROPE_INSTANTIATE_FORWARD in exactly one (before any shiftrope
+// header), and the forward pass for the three KV cache types is compiled
+// once instead of once per translation unit. Behaviour is unchanged.
+#if defined(SHIFTROPE_INSTANTIATE_FORWARD) || defined(SHIFTROPE_EXTERN_FORWARD)
+#ifdef SHIFTROPE_INSTANTIATE_FORWARD
+#define SHIFTROPE_FORWARD_INSTANCE(KV)                                                         \
+  template void run_chunk<KV>(const forward_pass<KV>&, const int*, std::size_t, std::int64_t, \
+                              float*, chunk_rows);
+#else
+#define SHIFTROPE_FORWARD_INSTANCE(KV)                                                    \
+  extern template void run_chunk<KV>(const forward_pass<KV>&, const int*, std::size_t, \
+                                     std::int64_t, float*, chunk_rows);
+#endif
+SHIFTROPE_FORWARD_INSTANCE(float)
+SHIFTROPE_FORWARD_INSTANCE(f16)
+SHIFTROPE_FORWARD_INSTANCE(bf16)
+#undef SHIFTROPE_FORWARD_INSTANCE
+#endif
+
 }  // namespace detail
 }  // namespace shiftrope
