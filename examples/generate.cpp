@@ -274,8 +274,8 @@ void report(const options& o, const shiftrope::model& m, const shiftrope::sessio
         json::string(m.name()).c_str(), json::string(remap).c_str(),
         shiftrope::kv_type_name(s.params().kv), static_cast<long long>(s.n_ctx()),
         json_ids(prompt, 0).c_str(), json_ids(r.ids, r.n_prompt).c_str(),
-        json::string(out.text()).c_str(), r.stop, r.n_prompt, r.prefill_ms, prefill_tps, r.n_decoded,
-        r.decode_ms, decode_tps);
+        json::string(out.text()).c_str(), r.stop, r.n_prompt, r.prefill_ms, prefill_tps,
+        r.n_decoded, r.decode_ms, decode_tps);
   } else {
     std::printf("\n");
   }

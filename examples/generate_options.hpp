@@ -112,7 +112,8 @@ inline std::optional<shiftrope::self_extend_remap> parse_self_extend(const cli::
   return r;
 }
 
-inline std::vector<int> prompt_tokens(const options& o, const shiftrope::tokenizer* tok, int n_vocab) {
+inline std::vector<int> prompt_tokens(const options& o, const shiftrope::tokenizer* tok,
+                                      int n_vocab) {
   std::vector<int> ids;
   if (o.token_list) {
     std::string_view rest = *o.token_list;
@@ -133,28 +134,28 @@ inline std::vector<int> prompt_tokens(const options& o, const shiftrope::tokeniz
 }
 
 inline const std::initializer_list<cli::flag_spec> kFlags = {{"-m", true},
-                                                      {"-z", true},
-                                                      {"-p", true},
-                                                      {"--tokens", true},
-                                                      {"-n", true},
-                                                      {"--steps", true},
-                                                      {"--temp", true},
-                                                      {"--top-k", true},
-                                                      {"--top-p", true},
-                                                      {"--seed", true},
-                                                      {"-t", true},
-                                                      {"--ctx", true},
-                                                      {"--batch", true},
-                                                      {"--kv-type", true},
-                                                      {"--load", true},
-                                                      {"--train-len", true},
-                                                      {"--string", false},
-                                                      {"--string-shift", true},
-                                                      {"--string-ratio", true},
-                                                      {"--string-window", true},
-                                                      {"--self-extend", true},
-                                                      {"--logit-scale", true},
-                                                      {"--dump-logits", true},
-                                                      {"--json", false}};
+                                                             {"-z", true},
+                                                             {"-p", true},
+                                                             {"--tokens", true},
+                                                             {"-n", true},
+                                                             {"--steps", true},
+                                                             {"--temp", true},
+                                                             {"--top-k", true},
+                                                             {"--top-p", true},
+                                                             {"--seed", true},
+                                                             {"-t", true},
+                                                             {"--ctx", true},
+                                                             {"--batch", true},
+                                                             {"--kv-type", true},
+                                                             {"--load", true},
+                                                             {"--train-len", true},
+                                                             {"--string", false},
+                                                             {"--string-shift", true},
+                                                             {"--string-ratio", true},
+                                                             {"--string-window", true},
+                                                             {"--self-extend", true},
+                                                             {"--logit-scale", true},
+                                                             {"--dump-logits", true},
+                                                             {"--json", false}};
 
 }  // namespace generate_cli

@@ -119,8 +119,7 @@ std::string method_json(const eval::method& m, const eval::nll_buckets& b, std::
                         std::size_t windows, const std::string& model) {
   const auto num = [](double x) { return eval::fmt("%.9g", x); };
   const double nll = b.total() / static_cast<double>(b.total_count());
-  std::string s = "{\"model\":" + json::string(model) +
-                  ",\"method\":" + json::string(m.name) +
+  std::string s = "{\"model\":" + json::string(model) + ",\"method\":" + json::string(m.name) +
                   ",\"label\":" + json::string(m.label) + ",\"params\":" + m.params_json +
                   ",\"ctx\":" + std::to_string(ctx) + ",\"windows\":" + std::to_string(windows) +
                   ",\"tokens\":" + std::to_string(b.total_count()) + ",\"nll\":" + num(nll) +

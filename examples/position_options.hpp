@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "cli.hpp"
+#include "eval/train_stream.hpp"
 
 namespace positions_cli {
 

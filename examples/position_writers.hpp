@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "cli.hpp"
-#include "position_options.hpp"
 #include "eval/frequency.hpp"
 #include "eval/train_stream.hpp"
+#include "position_options.hpp"
 
 namespace positions_cli {
 
@@ -102,7 +102,7 @@ inline std::int64_t max_over(const shiftrope::string_remap& r, std::int64_t lo, 
 /// The largest position among the causal pairs of rows [m0, m1) × keys
 /// [n0, n1), or -1 when the block lies wholly above the diagonal.
 inline std::int64_t cell_max(const shiftrope::remap& map, std::int64_t m0, std::int64_t m1,
-                      std::int64_t n0, std::int64_t n1) {
+                             std::int64_t n0, std::int64_t n1) {
   const std::int64_t hi = (m1 - 1) - n0;
   if (hi < 0) return -1;
   const std::int64_t lo = std::max<std::int64_t>(0, m0 - (n1 - 1));
@@ -272,7 +272,7 @@ inline frequency_data frequency_for(const options& o) {
     p.seq_len = L;
     p.sequences = o.freq.sequences.value_or(p.sequences);
     if (p.sequences > 100'000)
-      std::fprintf(stderr, "%s: replaying %lld training sequences...\n", kProgram,
+      std::fprintf(stderr, "shiftrope-positions: replaying %lld training sequences...\n",
                    static_cast<long long>(p.sequences));
     const eval::train_stream_stats t = eval::replay_train_stream(p);
     f.trained = eval::trained_pairs(t.doc_lengths, L);

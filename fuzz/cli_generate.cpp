@@ -3,9 +3,8 @@
 // Runs the parsers that need no model file (options, the STRING and
 // Self-Extend flags against a training length, the --tokens list); nothing
 // is opened, written or allocated in proportion to a flag's value.
-#include "cli_target.hpp"
-
 #include "../examples/generate_options.hpp"
+#include "cli_target.hpp"
 
 namespace shiftrope_fuzz {
 

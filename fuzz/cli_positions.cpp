@@ -3,10 +3,9 @@
 // position_writers.hpp, the program's own code).
 #include <sstream>
 
-#include "cli_target.hpp"
-
 #include "../examples/position_options.hpp"
 #include "../examples/position_writers.hpp"
+#include "cli_target.hpp"
 
 namespace shiftrope_fuzz {
 

@@ -345,7 +345,7 @@ TEST_CASE("shiftrope-generate: bad input exits with 2 and one line naming the pr
        "--string-window"},
       {{"-m", bin, "-z", tok, "-p", "x", "--string-ratio", "1.5"}, "--string-ratio"},
       {{"-m", bin, "-z", tok, "-p", "x", "--string", "--train-len", "2"},
-       "--string: the shift S = 0"},
+       "--string: string_remap: train_len (L) = 2 is too small"},
       {{"-m", bin, "-z", tok, "-p", "x", "--train-len", "1"}, "--train-len"},
       {{"-m", bin, "-z", tok, "-p", "x", "--string", "--string-shift", "9"}, "--string-shift"},
       {{"-m", bin, "-z", tok, "-p", "x", "-n", "abc"}, "-n"},

@@ -22,7 +22,7 @@ const fs::path include_root = fs::path(SHIFTROPE_SOURCE_DIR) / "include";
 
 /// One #include line of a header.
 struct include_line {
-  std::string target;  // what is between the delimiters
+  std::string target;   // what is between the delimiters
   bool quoted = false;  // "..." instead of <...>
   int line = 0;
 };
@@ -155,14 +155,16 @@ TEST_CASE("layout: the core reaches no file reader, tokenizer, model or PCRE2") 
     CHECK(h.rfind("shiftrope/detail/io/", 0) != 0);
     CHECK(h.rfind("shiftrope/detail/text/", 0) != 0);
     CHECK(h.rfind("shiftrope/detail/model/", 0) != 0);
-    for (const char* full : {"shiftrope/gguf.hpp", "shiftrope/llama2c.hpp", "shiftrope/tokenizer.hpp",
-                             "shiftrope/model.hpp", "shiftrope/model_config.hpp"})
+    for (const char* full :
+         {"shiftrope/gguf.hpp", "shiftrope/llama2c.hpp", "shiftrope/tokenizer.hpp",
+          "shiftrope/model.hpp", "shiftrope/model_config.hpp"})
       CHECK(h != full);
     for (const auto& inc : includes_of(include_root / h)) CHECK(inc.target != "pcre2.h");
   }
 }
 
-TEST_CASE("layout: xsimd, intrinsics and OpenMP only behind detail/simd.hpp and detail/parallel.hpp") {
+TEST_CASE(
+    "layout: xsimd, intrinsics and OpenMP only behind detail/simd.hpp and detail/parallel.hpp") {
   for (const auto& h : project_headers()) {
     for (const auto& inc : includes_of(include_root / h)) {
       INFO(h << " includes " << inc.target);

@@ -11,15 +11,13 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
-
-#include "../json.hpp"
 #include <vector>
 
+#include "../json.hpp"
 #include "stats.hpp"
 #include "sweep.hpp"
 
 namespace eval {
-
 
 inline std::string fmt(const char* format, double x) {
   char buf[64];

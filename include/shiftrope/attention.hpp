@@ -31,15 +31,14 @@
 #include <cstdint>
 #include <memory>
 #include <new>
-#include <type_traits>
-#include <variant>
-
 #include <shiftrope/detail/attention/driver.hpp>
 #include <shiftrope/detail/attention/plan.hpp>
 #include <shiftrope/error.hpp>
 #include <shiftrope/numeric.hpp>
 #include <shiftrope/position_map.hpp>
 #include <shiftrope/rope.hpp>
+#include <type_traits>
+#include <variant>
 
 namespace shiftrope {
 
@@ -138,10 +137,9 @@ attention_setup<Acc> attention_prepare(const attention_params& p, std::int64_t s
 /// with sane strides, non-null pointers. Returns false when there is
 /// nothing to do (n_tokens = 0).
 template <class Acc, class KV>
-bool check_attention_call(const char* who, const attention_params& p,
-                          const rope_table<Acc>& table, const Acc* q, std::int64_t start_pos,
-                          std::int64_t n_tokens, const kv_cache_view<KV>& cache,
-                          const Acc* out) {
+bool check_attention_call(const char* who, const attention_params& p, const rope_table<Acc>& table,
+                          const Acc* q, std::int64_t start_pos, std::int64_t n_tokens,
+                          const kv_cache_view<KV>& cache, const Acc* out) {
   p.validate();
   if (start_pos < 0 || start_pos > max_positions)
     fail(who, ": start_pos must be in [0, 2^40], got ", start_pos);

@@ -23,8 +23,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
-
 #include <shiftrope/attention.hpp>
 #include <shiftrope/detail/attention/self_extend.hpp>
 #include <shiftrope/detail/parallel.hpp>
@@ -32,6 +30,7 @@
 #include <shiftrope/numeric.hpp>
 #include <shiftrope/position_map.hpp>
 #include <shiftrope/rope.hpp>
+#include <vector>
 
 namespace shiftrope {
 

@@ -125,7 +125,6 @@ struct gguf_tensor {
   std::uint64_t n_rows() const noexcept { return dims.empty() ? 0 : n_elements / dims[0]; }
 };
 
-
 inline std::string gguf_value_type_name(gguf_value_type t) {
   static constexpr const char* names[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
                                           "int32",  "float32", "bool",   "string", "array",

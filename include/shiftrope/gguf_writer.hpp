@@ -3,13 +3,13 @@
 // For tests, fuzzers and tools (llama2.c -> GGUF, random-weight models).
 #pragma once
 
+#include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
-#include <algorithm>
-#include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <shiftrope/detail/io/gguf_encode.hpp>
 #include <shiftrope/error.hpp>
@@ -138,7 +138,6 @@ class gguf_writer {
   std::unordered_set<std::string> tensor_names_;
   bool alignment_set_ = false;  // write general.alignment (as the first entry)
 };
-
 
 inline void gguf_writer::set_alignment(std::uint32_t alignment) {
   if (alignment == 0 || (alignment & (alignment - 1)) != 0)

@@ -12,14 +12,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <shiftrope/detail/big_buffer.hpp>
+#include <shiftrope/error.hpp>
+#include <shiftrope/numeric.hpp>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <shiftrope/detail/big_buffer.hpp>
-#include <shiftrope/error.hpp>
-#include <shiftrope/numeric.hpp>
 
 namespace shiftrope {
 

@@ -31,15 +31,15 @@
 
 #include <array>
 #include <climits>
-#include <cstring>
-#include <utility>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <shiftrope/detail/io/byte_reader.hpp>
 #include <shiftrope/detail/io/mapped_file.hpp>
 #include <shiftrope/error.hpp>
 #include <shiftrope/load_mode.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace shiftrope {

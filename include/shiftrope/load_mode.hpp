@@ -1,9 +1,8 @@
 // shiftrope/load_mode.hpp - how a model file's bytes come into memory.
 #pragma once
 
-#include <string_view>
-
 #include <shiftrope/error.hpp>
+#include <string_view>
 
 namespace shiftrope {
 

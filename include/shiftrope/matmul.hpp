@@ -14,7 +14,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-
 #include <shiftrope/detail/matmul/gemm.hpp>
 #include <shiftrope/detail/matmul/gemv.hpp>
 #include <shiftrope/error.hpp>

@@ -24,11 +24,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <string>
-#include <utility>
-#include <variant>
-#include <vector>
-
 #include <shiftrope/attention.hpp>
 #include <shiftrope/attention_self_extend.hpp>
 #include <shiftrope/detail/model/forward.hpp>
@@ -41,6 +36,10 @@
 #include <shiftrope/model_weights.hpp>
 #include <shiftrope/position_map.hpp>
 #include <shiftrope/rope.hpp>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 namespace shiftrope {
 
@@ -136,9 +135,8 @@ struct session_params {
   std::optional<self_extend_remap> self_extend;
 
   /// n_ctx with its default applied for a model with config `c`:
-  /// min(train_len, 4096) when 0. Validates first.
-  [[nodiscard]] std::int64_t resolved_n_ctx(const model_config& c) const {
-    validate();
+  /// min(train_len, 4096) when 0 (not validated: see validate()).
+  [[nodiscard]] std::int64_t resolved_n_ctx(const model_config& c) const noexcept {
     return n_ctx > 0 ? n_ctx : std::min<std::int64_t>(c.train_len, 4096);
   }
 
@@ -209,7 +207,8 @@ inline kv_cache_params session_cache_params(const model_config& c, const session
 }  // namespace detail
 
 /// The memory a session of a model with config `c` and parameters `p`
-/// allocates for its context (parameters are validated first).
+/// allocates for its context, before anything is allocated or validated
+/// (the session's constructor validates p).
 [[nodiscard]] inline session_memory session_memory_of(const model_config& c,
                                                       const session_params& p) {
   constexpr std::uint64_t overflow = ~std::uint64_t{0};
@@ -217,7 +216,8 @@ inline kv_cache_params session_cache_params(const model_config& c, const session
   sm.n_ctx = p.resolved_n_ctx(c);
   const std::uint64_t kv = detail::session_cache_params(c, p).bytes();
   sm.kv = kv == overflow || !p.self_extend ? kv : kv + detail::grouped_keys_bytes(kv);
-  const std::uint64_t rope_bytes = 2 * sizeof(float) * static_cast<std::uint64_t>(c.rope.n_planes());
+  const std::uint64_t rope_bytes =
+      2 * sizeof(float) * static_cast<std::uint64_t>(c.rope.n_planes());
   std::uint64_t rope = 0;
   if (__builtin_mul_overflow(static_cast<std::uint64_t>(sm.n_ctx), rope_bytes, &rope) ||
       __builtin_add_overflow(sm.kv, rope, &sm.total))
@@ -300,9 +300,9 @@ class session {
 
 inline session::session(const model& m, const session_params& params)
     : model_(&m),
-      params_(params),
+      params_((params.validate(), params)),  // validated before anything is sized from it
       train_len_(params.train_len > 0 ? params.train_len : m.config().train_len),
-      cache_(detail::session_cache_params(m.config(), params)) {
+      cache_(detail::session_cache_params(m.config(), params_)) {
   const model_config& c = m.config();
   max_batch_ = static_cast<std::size_t>(std::min<std::int64_t>(params_.max_batch, n_ctx()));
   rope_ = rope_table<float>(c.rope, n_ctx());
@@ -397,21 +397,27 @@ inline void session::forward(const int* tokens, std::size_t n_tokens, std::int64
       [&](auto& kv) {
         using KV = typename detail::kv_element<std::decay_t<decltype(kv)>>::type;
         KV* grouped = params_.self_extend ? std::get<std::vector<KV>>(grouped_k_).data() : nullptr;
-        const detail::forward_pass<KV> pass{config(),         model_->weights(),
-                                            state_,           rope_,
-                                            kv,               n_ctx(),
-                                            attention_,       params_.position_remap,
-                                            params_.self_extend, grouped,
-                                            grouped_row_.data(), attn_scratch_};
+        const detail::forward_pass<KV> pass{config(),
+                                            model_->weights(),
+                                            state_,
+                                            rope_,
+                                            kv,
+                                            n_ctx(),
+                                            attention_,
+                                            params_.position_remap,
+                                            params_.self_extend,
+                                            grouped,
+                                            grouped_row_.data(),
+                                            attn_scratch_};
         for (std::size_t done = 0; done < n_tokens; done += max_batch_) {
           const std::size_t n = std::min(max_batch_, n_tokens - done);
           const bool last_chunk = done + n == n_tokens;
           const detail::chunk_rows cr = rows == logits_rows::all ? detail::chunk_rows::all
-                                : last_chunk             ? detail::chunk_rows::last
-                                                         : detail::chunk_rows::none;
+                                        : last_chunk             ? detail::chunk_rows::last
+                                                                 : detail::chunk_rows::none;
           float* out = rows == logits_rows::all ? logits + done * n_vocab : logits;
-          detail::run_chunk(pass, tokens + done, n, start_pos + static_cast<std::int64_t>(done), out,
-                            cr);
+          detail::run_chunk(pass, tokens + done, n, start_pos + static_cast<std::int64_t>(done),
+                            out, cr);
         }
       },
       cache_.typed());

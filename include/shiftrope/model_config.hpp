@@ -23,14 +23,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <string>
-#include <vector>
-
 #include <shiftrope/error.hpp>
 #include <shiftrope/gguf.hpp>
 #include <shiftrope/llama2c.hpp>
 #include <shiftrope/numeric.hpp>
 #include <shiftrope/rope.hpp>
+#include <string>
+#include <vector>
 
 namespace shiftrope {
 

@@ -10,14 +10,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <string>
-#include <vector>
-
 #include <shiftrope/error.hpp>
 #include <shiftrope/gguf.hpp>
 #include <shiftrope/llama2c.hpp>
 #include <shiftrope/matmul.hpp>
 #include <shiftrope/model_config.hpp>
+#include <string>
+#include <vector>
 
 namespace shiftrope {
 

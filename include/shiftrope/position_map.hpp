@@ -24,11 +24,10 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <shiftrope/error.hpp>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <shiftrope/error.hpp>
 
 namespace shiftrope {
 
@@ -129,13 +128,13 @@ struct string_remap {
     if (train_len < 2 || train_len > max_positions)
       fail("string_remap: train_len (L) must be in [2, 2^40], got ", train_len);
     if (shift && ratio)
-      fail("string_remap: shift (S) and ratio cannot be combined (S = ", *shift, ", ratio = ",
-           *ratio, ")");
+      fail("string_remap: shift (S) and ratio cannot be combined (S = ", *shift,
+           ", ratio = ", *ratio, ")");
     if (shift) {
       if (*shift < 1) fail("string_remap: shift (S) must be >= 1, got ", *shift);
       if (*shift >= train_len)
-        fail("string_remap: shift (S) must be < train_len (L), got S = ", *shift, ", L = ",
-             train_len);
+        fail("string_remap: shift (S) must be < train_len (L), got S = ", *shift,
+             ", L = ", train_len);
       return *shift;
     }
     const double x = ratio.value_or(default_ratio);

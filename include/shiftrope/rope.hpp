@@ -12,10 +12,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
-
 #include <shiftrope/detail/simd.hpp>
 #include <shiftrope/error.hpp>
+#include <vector>
 
 namespace shiftrope {
 

@@ -20,10 +20,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <shiftrope/error.hpp>
 #include <utility>
 #include <vector>
-
-#include <shiftrope/error.hpp>
 
 namespace shiftrope {
 

@@ -36,12 +36,6 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <string>
-#include <string_view>
-#include <tuple>
-#include <utility>
-#include <vector>
-
 #include <shiftrope/detail/text/bpe.hpp>
 #include <shiftrope/detail/text/pretokenize.hpp>
 #include <shiftrope/detail/text/special_match.hpp>
@@ -51,6 +45,11 @@
 #include <shiftrope/error.hpp>
 #include <shiftrope/gguf.hpp>
 #include <shiftrope/llama2c.hpp>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 namespace shiftrope {
 

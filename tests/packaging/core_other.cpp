@@ -12,7 +12,8 @@ float core_attention_sum(int n_tokens) {
   const rope_table<float> table(rope, n_tokens);
   std::vector<float> k(static_cast<std::size_t>(n_tokens) * head_dim), v(k.size(), 1.0f);
   for (std::size_t i = 0; i < k.size(); ++i) k[i] = std::sin(0.3f * static_cast<float>(i));
-  const auto cache = kv_cache_view<float>::head_major(k.data(), v.data(), n_tokens, head_dim, n_tokens);
+  const auto cache =
+      kv_cache_view<float>::head_major(k.data(), v.data(), n_tokens, head_dim, n_tokens);
   std::vector<float> q(static_cast<std::size_t>(n_tokens) * 2 * head_dim), out(q.size());
   for (std::size_t i = 0; i < q.size(); ++i) q[i] = std::cos(0.2f * static_cast<float>(i));
   attention_params p;

@@ -9,14 +9,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
-
 #include <shiftrope/detail/attention/kernels.hpp>
 #include <shiftrope/detail/attention/plan.hpp>
 #include <shiftrope/detail/attention/scores.hpp>
 #include <shiftrope/detail/attention/segments.hpp>
 #include <shiftrope/detail/parallel.hpp>
 #include <shiftrope/detail/simd.hpp>
+#include <type_traits>
 
 namespace shiftrope::detail::attn {
 

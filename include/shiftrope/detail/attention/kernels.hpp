@@ -28,10 +28,9 @@
 
 #include <cstddef>
 #include <limits>
-#include <type_traits>
-
 #include <shiftrope/detail/dispatch.hpp>
 #include <shiftrope/detail/simd.hpp>
+#include <type_traits>
 
 namespace shiftrope::detail::attn {
 

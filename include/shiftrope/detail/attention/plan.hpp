@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-
 #include <shiftrope/detail/attention/kernels.hpp>
 #include <shiftrope/detail/parallel.hpp>
 #include <shiftrope/position_map.hpp>

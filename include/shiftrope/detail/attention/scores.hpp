@@ -15,7 +15,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-
 #include <shiftrope/detail/attention/kernels.hpp>
 #include <shiftrope/detail/attention/plan.hpp>
 #include <shiftrope/detail/attention/segments.hpp>

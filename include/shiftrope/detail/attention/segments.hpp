@@ -19,7 +19,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-
 #include <shiftrope/detail/attention/plan.hpp>
 #include <shiftrope/detail/simd.hpp>
 #include <shiftrope/position_map.hpp>

@@ -23,7 +23,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-
 #include <shiftrope/detail/parallel.hpp>
 #include <shiftrope/detail/simd.hpp>
 #include <shiftrope/position_map.hpp>
@@ -37,10 +36,10 @@ inline constexpr int block_keys = 64;
 /// Everything the kernel reads, validated by the public entry.
 template <class Acc, class KV>
 struct context {
-  int n_heads = 0;   // query heads
+  int n_heads = 0;       // query heads
   int heads_per_kv = 1;  // query heads per KV head (GQA ratio n_heads / n_kv_heads)
-  int head_dim = 0;  // values per head vector
-  Acc scale = 1;     // softmax_scale · logit_scale, folded into the query copies
+  int head_dim = 0;      // values per head vector
+  Acc scale = 1;         // softmax_scale · logit_scale, folded into the query copies
   self_extend_remap remap;
   const rope_table<Acc>* table = nullptr;
   const Acc* q = nullptr;  // [n_tokens × n_heads × head_dim], un-rotated

@@ -10,12 +10,12 @@
 #pragma once
 
 #include <algorithm>
+#include <numeric>
 #include <shiftrope/detail/io/byte_reader.hpp>
 #include <shiftrope/detail/io/mapped_file.hpp>
 #include <shiftrope/gguf_value.hpp>
 #include <string_view>
 #include <unordered_map>
-#include <numeric>
 #include <vector>
 
 namespace shiftrope {
@@ -183,8 +183,7 @@ struct gguf_parser {
       const std::string_view name = read_string("tensor name", "tensor name length");
       if (name.empty()) r.error("empty tensor name");
       r.set_context("tensor '" + std::string(name) + "': ");
-      if (!f.tensor_index.emplace(name, f.tensors.size()).second)
-        r.error("duplicate tensor name");
+      if (!f.tensor_index.emplace(name, f.tensors.size()).second) r.error("duplicate tensor name");
       gguf_tensor t;
       t.name = std::string(name);
       parse_shape(t);
@@ -232,9 +231,9 @@ struct gguf_parser {
     const std::uint64_t data_size = f.data_start <= size ? size - f.data_start : 0;
     for (gguf_tensor& t : f.tensors) {
       if (t.offset > data_size || t.n_bytes > data_size - t.offset) {
-        fail("gguf file '", name, "': tensor '", t.name, "': offset ", t.offset, " + ",
-             t.n_bytes, " bytes lies outside the data section (", data_size,
-             " bytes from file offset ", f.data_start, ")");
+        fail("gguf file '", name, "': tensor '", t.name, "': offset ", t.offset, " + ", t.n_bytes,
+             " bytes lies outside the data section (", data_size, " bytes from file offset ",
+             f.data_start, ")");
       }
       t.data = r.base() + f.data_start + t.offset;
     }

@@ -23,13 +23,12 @@
 #include <cstddef>
 #include <memory>
 #include <new>
-#include <type_traits>
-
-#include <shiftrope/numeric.hpp>
 #include <shiftrope/detail/dispatch.hpp>
 #include <shiftrope/detail/matmul/gemv.hpp>
 #include <shiftrope/detail/parallel.hpp>
 #include <shiftrope/detail/simd.hpp>
+#include <shiftrope/numeric.hpp>
+#include <type_traits>
 
 namespace shiftrope::detail::matmul_impl {
 

@@ -10,11 +10,10 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <type_traits>
-
-#include <shiftrope/numeric.hpp>
 #include <shiftrope/detail/parallel.hpp>
 #include <shiftrope/detail/simd.hpp>
+#include <shiftrope/numeric.hpp>
+#include <type_traits>
 
 namespace shiftrope::detail::matmul_impl {
 

@@ -60,12 +60,12 @@ struct forward_pass {
   forward_state& state;
   const rope_table<float>& rope;  // cos/sin for positions [0, n_ctx)
   kv_storage<KV>& kv;
-  std::int64_t n_ctx;                           // positions the cache holds
-  const attention_params& attention;            // shape, scales and threads of every call
-  const remap& positions;                       // RoPE or STRING (identity when self_extend)
+  std::int64_t n_ctx;                 // positions the cache holds
+  const attention_params& attention;  // shape, scales and threads of every call
+  const remap& positions;             // RoPE or STRING (identity when self_extend)
   const std::optional<self_extend_remap>& self_extend;
-  KV* grouped_k;      // Self-Extend: [n_layers × n_kv_heads × n_ctx × head_dim] keys at floor(n/G)
-  float* grouped_row;  // Self-Extend: [head_dim] one key being rotated
+  KV* grouped_k;  // Self-Extend: [n_layers × n_kv_heads × n_ctx × head_dim] keys at floor(n/G)
+  float* grouped_row;                    // Self-Extend: [head_dim] one key being rotated
   std::vector<std::byte>& attn_scratch;  // the kernel's scratch, grown on demand
 };
 
@@ -105,8 +105,8 @@ void attention_layer(const forward_pass<KV>& f, int layer, std::size_t n, std::i
       }
       f.rope.rotate(k, pos);
       simd::convert_row<KV>(k, kv.k(layer, h) + at, hd);
-      simd::convert_row<KV>(&s.v[t * kvd + static_cast<std::size_t>(h) * hd],
-                                    kv.v(layer, h) + at, hd);
+      simd::convert_row<KV>(&s.v[t * kvd + static_cast<std::size_t>(h) * hd], kv.v(layer, h) + at,
+                            hd);
     }
   }
   // att [n × n_heads × head_dim]: the fused kernel rotates q per key segment.
@@ -191,11 +191,11 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
 // once instead of once per translation unit. Behaviour is unchanged.
 #if defined(SHIFTROPE_INSTANTIATE_FORWARD) || defined(SHIFTROPE_EXTERN_FORWARD)
 #ifdef SHIFTROPE_INSTANTIATE_FORWARD
-#define SHIFTROPE_FORWARD_INSTANCE(KV)                                                         \
+#define SHIFTROPE_FORWARD_INSTANCE(KV)                                                        \
   template void run_chunk<KV>(const forward_pass<KV>&, const int*, std::size_t, std::int64_t, \
                               float*, chunk_rows);
 #else
-#define SHIFTROPE_FORWARD_INSTANCE(KV)                                                    \
+#define SHIFTROPE_FORWARD_INSTANCE(KV)                                                 \
   extern template void run_chunk<KV>(const forward_pass<KV>&, const int*, std::size_t, \
                                      std::int64_t, float*, chunk_rows);
 #endif

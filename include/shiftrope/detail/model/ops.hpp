@@ -8,10 +8,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
-
+#include <shiftrope/detail/simd.hpp>
 #include <shiftrope/matmul.hpp>
 #include <shiftrope/numeric.hpp>
-#include <shiftrope/detail/simd.hpp>
 
 namespace shiftrope::detail::model_ops {
 

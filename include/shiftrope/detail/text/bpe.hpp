@@ -17,13 +17,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <string>
-#include <string_view>
-#include <vector>
-
 #include <shiftrope/detail/text/utf8.hpp>
 #include <shiftrope/detail/text/vocab_index.hpp>
 #include <shiftrope/error.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace shiftrope::detail {
 

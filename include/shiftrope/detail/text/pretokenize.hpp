@@ -21,13 +21,12 @@
 #include <cstddef>
 #include <initializer_list>
 #include <memory>
+#include <shiftrope/detail/text/utf8.hpp>
+#include <shiftrope/error.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <shiftrope/detail/text/utf8.hpp>
-#include <shiftrope/error.hpp>
 
 namespace shiftrope::detail {
 
