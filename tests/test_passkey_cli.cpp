@@ -52,6 +52,21 @@ void check_one_line_error(const eval_test::result& r, const std::string& what) {
   CHECK(r.err.rfind("shiftrope-passkey: ", 0) == 0);
 }
 
+// data.py's documents for the golden file: (doc_len, depth, key, key_pos, text) rows.
+std::vector<std::vector<std::string>> golden_documents() {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(eval_test::slurp(SHIFTROPE_TEST_DATA_DIR "/passkey_train_documents.tsv"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> f(5);
+    std::istringstream ls(line);
+    for (std::string& x : f) std::getline(ls, x, '\t');
+    rows.push_back(f);
+  }
+  return rows;
+}
+
 }  // namespace
 
 TEST_CASE("stories260K: every method runs, JSON lines, SVG heatmaps and the table agree") {
@@ -160,16 +175,7 @@ TEST_CASE("byte-level model: fit train rebuilds data.py's documents, needles tas
   // The golden (data.py's eval_documents): keys and prompt lengths per
   // (doc_len, depth, sample); the program runs trials outside methods and
   // depths, so look each line up by (target, depth, trial).
-  std::vector<std::vector<std::string>> golden;
-  std::istringstream in(eval_test::slurp(SHIFTROPE_TEST_DATA_DIR "/passkey_train_documents.tsv"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> f(5);
-    std::istringstream ls(line);
-    for (std::string& x : f) std::getline(ls, x, '\t');
-    golden.push_back(f);
-  }
+  const std::vector<std::vector<std::string>> golden = golden_documents();
   REQUIRE(golden.size() == 12);
   for (const json& j : lines) {
     const int len = static_cast<int>(field(j, "target_length").n);
@@ -310,21 +316,6 @@ TEST_CASE("shiftrope-generate --self-extend: G = 1 is RoPE, bad values exit 2") 
 }
 
 namespace {
-
-// data.py's documents for the golden file: (doc_len, depth, key, key_pos, text) rows.
-std::vector<std::vector<std::string>> golden_documents() {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(eval_test::slurp(SHIFTROPE_TEST_DATA_DIR "/passkey_train_documents.tsv"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> f(5);
-    std::istringstream ls(line);
-    for (std::string& x : f) std::getline(ls, x, '\t');
-    rows.push_back(f);
-  }
-  return rows;
-}
 
 // The lines of text from the first that starts with `from` up to (without)
 // the first that starts with `to` (or the end).
