@@ -229,6 +229,14 @@ void gguf_seeds(const fs::path& dir) {
   for (const char* pre : {"gpt2", "llama-bpe", "qwen2", "starcoder"})
     write_file(dir / (std::string("vocab-bpe-") + pre + ".gguf"),
                gguf_vocab(shiftrope_fuzz::small_bpe_vocab(), pre));
+  // User-defined tokens (matched in the raw text before pre-tokenization):
+  // a run of spaces and a character outside the byte alphabet.
+  shiftrope::vocab_data user_defined = shiftrope_fuzz::small_bpe_vocab();
+  for (const char* text : {"   ", "\xE4\xBD\xA0"}) {
+    user_defined.tokens.push_back(text);
+    user_defined.types.push_back(shiftrope::token_type::user_defined);
+  }
+  write_file(dir / "vocab-bpe-user-defined.gguf", gguf_vocab(user_defined, "deepseek-llm"));
   model_seeds(dir);
 }
 

@@ -122,10 +122,48 @@ const std::string mixed =
 const std::string cjk = "\xE4\xBD\xA0\xE5\xA5\xBD";  // 你好
 const std::string emoji = "\xF0\x9F\x98\x80";        // 😀
 
-TEST_CASE("pre-tokenizer gpt2 (also default, mpt, olmo)") {
+TEST_CASE("pre-tokenizer table: every llama.cpp name, each in one row, every regex compiles") {
+  // The names llama.cpp (early 2025) accepts for BPE vocabularies.
+  const std::vector<std::string> llama_cpp_names = {
+      "default",      "llama3",         "llama-v3",     "llama-bpe",  "falcon3",
+      "deepseek-llm", "deepseek-coder", "deepseek-v3",  "falcon",     "mpt",
+      "starcoder",    "gpt-2",          "phi-2",        "jina-es",    "jina-de",
+      "gigachat",     "jina-v1-en",     "jina-v2-es",   "jina-v2-de", "jina-v2-code",
+      "roberta-bpe",  "refact",         "command-r",    "qwen2",      "deepseek-r1-qwen",
+      "stablelm2",    "olmo",           "dbrx",         "smaug-bpe",  "poro-chat",
+      "chatglm-bpe",  "viking",         "jais",         "tekken",     "smollm",
+      "codeshell",    "bloom",          "gpt3-finnish", "exaone",     "chameleon",
+      "minerva-7b",   "megrez"};
+  for (const std::string& name : llama_cpp_names) {
+    CAPTURE(name);
+    CHECK(detail::find_pretokenizer(name) != nullptr);
+  }
+  std::set<std::string> seen;
+  for (const detail::pretokenizer_rules& row : detail::pretokenizer_table) {
+    CHECK(row.regexes[0] != nullptr);
+    for (const std::string_view name : row.names) {
+      if (name.empty()) continue;
+      CAPTURE(name);
+      CHECK(seen.insert(std::string(name)).second);  // no name in two rows
+      CHECK(detail::find_pretokenizer(name) == &row);
+      CHECK_NOTHROW(detail::pretokenizer{name});  // compiles every regex of the row
+    }
+  }
+  CHECK(seen.size() == llama_cpp_names.size() + 1);  // and "gpt2"
+}
+
+TEST_CASE("pre-tokenizer default (llama.cpp's, also for an absent tokenizer.ggml.pre)") {
+  // Punctuation runs, GPT-2, numbers, then ASCII digits in threes.
+  CHECK(split("default", "a+b=12345, x!") ==
+        pieces{"a", "+", "b", "=", "123", "45", ",", " x", "!"});
+  CHECK(split("default", "Hello world's") == pieces{"Hello", " world", "'", "s"});
+}
+
+TEST_CASE("pre-tokenizer gpt-2 (also gpt2, mpt, olmo, jais, phi-2, roberta-bpe, jina-*)") {
   const pieces expected = {"Hello",  " world",  "'s",  " IT",   "'",    "S",
                            " 12345", " " + cjk, emoji, "\r\n ", " end", "  "};
-  for (const char* name : {"gpt2", "gpt-2", "default", "mpt", "olmo"}) {
+  for (const char* name : {"gpt2", "gpt-2", "mpt", "olmo", "jais", "phi-2", "gigachat",
+                           "roberta-bpe", "jina-v2-code"}) {
     CAPTURE(name);
     CHECK(split(name, mixed) == expected);
   }
@@ -140,8 +178,11 @@ TEST_CASE("pre-tokenizer gpt2 (also default, mpt, olmo)") {
 TEST_CASE("pre-tokenizer llama-bpe (Llama 3)") {
   const pieces expected = {"Hello", " world",  "'s",           " IT", "'S",   " ", "123",
                            "45",    " " + cjk, emoji + "\r\n", " ",   " end", "  "};
-  CHECK(split("llama-bpe", mixed) == expected);
-  CHECK(split("llama3", mixed) == expected);
+  for (const char* name :
+       {"llama-bpe", "llama3", "llama-v3", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe"}) {
+    CAPTURE(name);
+    CHECK(split(name, mixed) == expected);
+  }
   CHECK(split("llama-bpe", "a 1 22 333 4444 55555") ==
         pieces{"a", " ", "1", " ", "22", " ", "333", " ", "444", "4", " ", "555", "55"});
   CHECK(split("llama-bpe", "a\r\n\r\nb") == pieces{"a", "\r\n\r\n", "b"});
@@ -152,24 +193,88 @@ TEST_CASE("pre-tokenizer llama-bpe (Llama 3)") {
 TEST_CASE("pre-tokenizer qwen2: Llama 3 with single digits") {
   const pieces expected = {"Hello", " world", "'s", " IT",     "'S",           " ", "1",    "2",
                            "3",     "4",      "5",  " " + cjk, emoji + "\r\n", " ", " end", "  "};
-  CHECK(split("qwen2", mixed) == expected);
+  for (const char* name : {"qwen2", "deepseek-r1-qwen", "stablelm2", "megrez"}) {
+    CAPTURE(name);
+    CHECK(split(name, mixed) == expected);
+  }
   CHECK(split("qwen2", "a 22 333") == pieces{"a", " ", "2", "2", " ", "3", "3", "3"});
 }
 
 TEST_CASE("pre-tokenizer starcoder / refact / smollm: digits isolated, then GPT-2") {
   const pieces expected = {"Hello", " world", "'s", " IT",     "'",   "S",     " ",    "1", "2",
                            "3",     "4",      "5",  " " + cjk, emoji, "\r\n ", " end", "  "};
-  for (const char* name : {"starcoder", "refact", "smollm"}) {
+  for (const char* name :
+       {"starcoder", "refact", "smollm", "command-r", "codeshell", "exaone", "minerva-7b"}) {
     CAPTURE(name);
     CHECK(split(name, mixed) == expected);
   }
   CHECK(split("starcoder", "x1y 22") == pieces{"x", "1", "y", " ", "2", "2"});
 }
 
+TEST_CASE("pre-tokenizer falcon: punctuation runs, GPT-2, ASCII digits in threes") {
+  CHECK(split("falcon", "Hello, world 1234567!") ==
+        pieces{"Hello", ",", " world", " ", "123", "456", "7", "!"});
+}
+
+TEST_CASE("pre-tokenizer deepseek-llm: newlines alone, letter and punctuation classes, CJK") {
+  CHECK(split("deepseek-llm", "Hello world\n\n123 " + cjk + "!") ==
+        pieces{"Hello", " world", "\n", "\n", "123", " ", cjk, "!"});
+  CHECK(split("deepseek-llm", "ab  ") == pieces{"ab", "  "});  // \s+$
+  // Each regex re-splits the pieces of the one before: "_" is no letter
+  // (step 2 leaves "a", "_", "b"), and ASCII letters, being in the
+  // punctuation class's range :-~, are not joined again by step 3.
+  CHECK(split("deepseek-llm", "a_b") == pieces{"a", "_", "b"});
+  // U+212A KELVIN SIGN and U+212B ANGSTROM SIGN are in the letter class.
+  CHECK(split("deepseek-llm",
+              "\xE2\x84\xAA\xE2\x84\xAB"
+              "9") == pieces{"\xE2\x84\xAA\xE2\x84\xAB", "9"});
+}
+
+TEST_CASE("pre-tokenizer deepseek-coder: digits one by one") {
+  CHECK(split("deepseek-coder", "Hello world\n\n123 " + cjk + "!") ==
+        pieces{"Hello", " world", "\n", "\n", "1", "2", "3", " ", cjk, "!"});
+}
+
+TEST_CASE("pre-tokenizer deepseek-v3: digits in threes first, punctuation before a word") {
+  CHECK(split("deepseek-v3", "Hello world\n\n12345 " + cjk + "!") ==
+        pieces{"Hello", " world", "\n\n", "123", "45", " ", cjk, "!"});
+  CHECK(split("deepseek-v3", "a.append(1)") == pieces{"a", ".append", "(", "1", ")"});
+}
+
+TEST_CASE("pre-tokenizer bloom (also poro-chat, gpt3-finnish) and viking") {
+  const std::string text = "Hello, world! (x|y) 12";
+  // '!', '(' and ' ' before '(' match nothing: one gap.
+  const pieces bloom = {"Hello", ",", " world", "! (", "x", "|", "y", ")", " 12"};
+  for (const char* name : {"bloom", "poro-chat", "gpt3-finnish"}) {
+    CAPTURE(name);
+    CHECK(split(name, text) == bloom);
+  }
+  CHECK(split("viking", text) ==
+        pieces{"Hello", ",", " world", "! (", "x", "|", "y", ")", " ", "1", "2"});
+}
+
+TEST_CASE("pre-tokenizer tekken: case runs, single digits, '/' and newlines after symbols") {
+  CHECK(split("tekken", "helloWORLD 12 x/\n") ==
+        pieces{"hello", "WORLD", " ", "1", "2", " x", "/\n"});
+  CHECK(split("tekken", "HelloWorld") == pieces{"Hello", "World"});
+}
+
+TEST_CASE("pre-tokenizer chameleon: image tokens, spacing, digits and punctuation isolated") {
+  CHECK(split("chameleon", "Hi  there,\tIMGIMGABZ 42") ==
+        pieces{"Hi", "  ", "there", ",", "\t", "IMGIMGABZ", " ", "4", "2"});
+  // A sentinel matched by the first regex is cut again by the digit and
+  // punctuation regexes (llama.cpp's parse_special cuts it out before).
+  CHECK(split("chameleon", "a<sentinel:12>b") ==
+        pieces{"a", "<", "sentinel", ":", "1", "2", ">", "b"});
+}
+
 TEST_CASE("pre-tokenizer: unknown names are errors naming the name") {
   CHECK_THROWS_WITH_AS(detail::pretokenizer("no-such-pre"), doctest::Contains("no-such-pre"),
                        shiftrope::error);
+  CHECK_THROWS_WITH_AS(detail::pretokenizer("jina-v9"), doctest::Contains("'jina-v9'"),
+                       shiftrope::error);
   CHECK(detail::pretokenizer_regexes("no-such-pre").empty());
+  CHECK(detail::find_pretokenizer("") == nullptr);
 }
 
 TEST_CASE("pre-tokenizer: ill-formed UTF-8 becomes pieces of its own, never an error") {
@@ -182,8 +287,9 @@ TEST_CASE("pre-tokenizer: ill-formed UTF-8 becomes pieces of its own, never an e
   CHECK(split("gpt2", "x \xC3") == pieces{"x", " ", "\xC3"});
   // Property: on random bytes the pieces are non-empty and cover the input.
   splitmix64 rng{42};
-  for (const char* name : {"gpt2", "llama-bpe", "qwen2", "starcoder"}) {
-    const detail::pretokenizer pre(name);
+  for (const detail::pretokenizer_rules& row : detail::pretokenizer_table) {
+    const detail::pretokenizer pre(row.names[0]);
+    CAPTURE(pre.name());
     for (int trial = 0; trial < 200; ++trial) {
       std::string text(1 + rng.next() % 97, '\0');
       for (char& c : text) c = static_cast<char>(rng.next() & 0xFF);
@@ -193,6 +299,23 @@ TEST_CASE("pre-tokenizer: ill-formed UTF-8 becomes pieces of its own, never an e
         joined += p;
       }
       REQUIRE(joined == text);
+    }
+  }
+}
+
+TEST_CASE("pre-tokenizer: every row splits 64 KB runs without a PCRE2 resource error") {
+  const std::vector<std::string> runs = {std::string(1 << 16, 'x'), std::string(1 << 16, ' '),
+                                         std::string(1 << 16, '7'), std::string(1 << 16, '\n'),
+                                         std::string(1 << 16, ','), std::string(1 << 16, '\xFF')};
+  std::string letters;  // 64 KB of 'é'
+  for (int i = 0; i < (1 << 15); ++i) letters += "\xC3\xA9";
+  for (const detail::pretokenizer_rules& row : detail::pretokenizer_table) {
+    const detail::pretokenizer pre(row.names[0]);
+    CAPTURE(pre.name());
+    for (const std::string& run : {runs[0], runs[1], runs[2], runs[3], runs[4], runs[5], letters}) {
+      std::size_t covered = 0;
+      for (const auto& piece : pre.split(run)) covered += piece.second;
+      CHECK(covered == run.size());
     }
   }
 }

@@ -1,15 +1,19 @@
 // Tests of tokenizer.hpp against independent references:
-// - golden ids: llama.cpp's vocabulary test cases (../shared/vocab) and the
-//   llama2.c story tokens (../shared/models/golden/story64.tokens);
+// - golden ids: llama.cpp's vocabulary test cases (every NAME.gguf with
+//   NAME.gguf.inp and NAME.gguf.out in ../shared/vocab) and the llama2.c
+//   story tokens (../shared/models/golden/story64.tokens);
 // - naive reference encoders written plainly here: llama2.c's O(n²) encode
 //   (rescan for the best pair after every merge) and a naive rank-order BPE;
 // - identities: decode(encode(s)) == s where it holds by construction.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -217,14 +221,24 @@ std::vector<std::string> story_prompts() {
 
 }  // namespace
 
-TEST_CASE("llama.cpp vocabulary cases: ggml-vocab-llama-spm (SPM)") {
-  if (!shared_data::have({spm_path})) return;
-  check_vocab_cases(spm_path);
-}
-
-TEST_CASE("llama.cpp vocabulary cases: ggml-vocab-gpt-2 (byte-level BPE)") {
-  if (!shared_data::have({gpt2_path})) return;
-  check_vocab_cases(gpt2_path);
+// Every vocabulary in ../shared/vocab that has its cases beside it, so a
+// vocabulary dropped there is checked without a new test (the four shipped:
+// llama-spm, gpt-2, deepseek-llm with its 2,398 user-defined tokens, refact).
+TEST_CASE("llama.cpp vocabulary cases: every vocabulary in the shared folder") {
+  if (!shared_data::have({spm_path, gpt2_path})) return;
+  std::vector<std::string> paths;
+  for (const auto& entry : std::filesystem::directory_iterator(shared_path("vocab"))) {
+    const std::string p = entry.path().string();
+    if (entry.path().extension() == ".gguf" && shared_data::exists(p + ".inp") &&
+        shared_data::exists(p + ".out"))
+      paths.push_back(p);
+  }
+  std::sort(paths.begin(), paths.end());
+  REQUIRE(paths.size() >= 2);
+  for (const std::string& path : paths) {
+    CAPTURE(path);
+    check_vocab_cases(path);
+  }
 }
 
 // decode(encode(s)) == s holds by construction for well-formed UTF-8 without
@@ -501,11 +515,110 @@ TEST_CASE("special tokens: parse_special splits them out, leftmost-longest") {
   CHECK(tok.encode("ab<a><b>cd<a>d<b>", false, true) ==
         cat({plain("ab", true), {ab}, plain("cd", true), {a}, plain("d", true), {b}}));
   CHECK(tok.encode("<b><a>", true, true) == ids{1, b, a});
-  const ids no_special = tok.encode("ab<a><b>", false, false);
-  for (const int id : no_special) CHECK((id != a && id != ab && id != b));
+  // Without parse_special, user-defined texts are still cut out (llama.cpp);
+  // control texts are not.
+  CHECK(tok.encode("ab<a><b>cd", false, false) ==
+        cat({plain("ab", true), {ab}, plain("cd", true)}));
+  for (const int id : tok.encode("ab<b>", false, false)) CHECK(id != b);
   // User-defined tokens decode to their text; the space prefix encode put
   // after them is dropped again, so the round trip holds.
   CHECK(tok.decode(tok.encode("ab<a>cd", false, true)) == "ab<a>cd");
+}
+
+TEST_CASE("literal tokens: llama.cpp's partition order, longest text first") {
+  const auto cut = [](std::vector<std::pair<std::string, int>> texts, std::string_view s) {
+    std::vector<std::array<std::size_t, 3>> out;  // offset, length, id
+    for (const detail::literal_match& m :
+         detail::partition_literals(s, detail::special_matcher(std::move(texts))))
+      out.push_back({m.offset, m.length, static_cast<std::size_t>(m.id)});
+    return out;
+  };
+  using cuts = std::vector<std::array<std::size_t, 3>>;
+  // Longest first, not leftmost-longest: "bcd" wins over the earlier "ab".
+  CHECK(cut({{"ab", 1}, {"bcd", 2}}, "abcd") == cuts{{1, 3, 2}});
+  // Each text claims its occurrences left to right, without overlaps.
+  CHECK(cut({{"aa", 4}}, "aaaaa") == cuts{{0, 2, 4}, {2, 2, 4}});
+  // Equal lengths: the lower id first.
+  CHECK(cut({{"ab", 5}, {"ba", 3}}, "aba") == cuts{{1, 2, 3}});
+  // Shorter texts fill what the longer ones left.
+  CHECK(cut({{"   ", 7}, {" ", 8}}, "     x ") == cuts{{0, 3, 7}, {3, 1, 8}, {4, 1, 8}, {6, 1, 8}});
+  CHECK(cut({}, "abc").empty());
+  CHECK(cut({{"zz", 1}}, "abc").empty());
+  // Runs of 1..31 spaces as texts and 1 MB of spaces: 31-space pieces and
+  // one space left over, without listing all 31 million occurrences.
+  std::vector<std::pair<std::string, int>> runs;
+  for (int n = 1; n <= 31; ++n) runs.emplace_back(std::string(static_cast<std::size_t>(n), ' '), n);
+  const auto t0 = std::chrono::steady_clock::now();
+  const cuts spaces = cut(runs, std::string(1 << 20, ' '));
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 20.0);
+  REQUIRE(spaces.size() == (1 << 20) / 31 + 1);
+  CHECK(spaces.back() == std::array<std::size_t, 3>{(1 << 20) - 1, 1, 1});
+}
+
+namespace {
+
+/// llama.cpp's tokenizer_st_partition written plainly: texts longest first
+/// (equal lengths: lower id first); each splits every raw fragment at its
+/// occurrences, left to right.
+std::vector<std::array<std::size_t, 3>> reference_partition(
+    std::vector<std::pair<std::string, int>> texts, const std::string& s) {
+  std::stable_sort(texts.begin(), texts.end(), [](const auto& a, const auto& b) {
+    return a.first.size() != b.first.size() ? a.first.size() > b.first.size() : a.second < b.second;
+  });
+  struct fragment {
+    std::size_t offset, length;
+    int id;  // -1: raw text
+  };
+  std::vector<fragment> fragments = {{0, s.size(), -1}};
+  for (const auto& [t, id] : texts) {
+    std::vector<fragment> next;
+    for (const fragment& f : fragments) {
+      if (f.id >= 0) {
+        next.push_back(f);
+        continue;
+      }
+      std::size_t start = f.offset;
+      const std::size_t end = f.offset + f.length;
+      for (std::size_t m = s.find(t, start); m != std::string::npos && m + t.size() <= end;
+           m = s.find(t, start)) {
+        if (m > start) next.push_back({start, m - start, -1});
+        next.push_back({m, t.size(), id});
+        start = m + t.size();
+      }
+      if (end > start) next.push_back({start, end - start, -1});
+    }
+    fragments.swap(next);
+  }
+  std::vector<std::array<std::size_t, 3>> out;
+  for (const fragment& f : fragments)
+    if (f.id >= 0) out.push_back({f.offset, f.length, static_cast<std::size_t>(f.id)});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("literal tokens: the partition equals llama.cpp's loop written plainly") {
+  splitmix64 rng{31};
+  for (int v = 0; v < 200; ++v) {
+    std::vector<std::pair<std::string, int>> texts;
+    for (std::size_t k = 0, n = 1 + rng.below(6); k < n; ++k) {
+      std::string t;
+      for (std::size_t c = 0, len = 1 + rng.below(4); c < len; ++c) t += "ab "[rng.below(3)];
+      bool dup = false;
+      for (const auto& e : texts) dup = dup || e.first == t;
+      if (!dup) texts.emplace_back(t, static_cast<int>(rng.below(50)) * 10 + static_cast<int>(k));
+    }
+    const detail::special_matcher matcher(texts);
+    for (int t = 0; t < 20; ++t) {
+      std::string s;
+      for (std::size_t c = 0, len = rng.below(30); c < len; ++c) s += "ab "[rng.below(3)];
+      CAPTURE(s);
+      std::vector<std::array<std::size_t, 3>> got;
+      for (const detail::literal_match& m : detail::partition_literals(s, matcher))
+        got.push_back({m.offset, m.length, static_cast<std::size_t>(m.id)});
+      REQUIRE(got == reference_partition(texts, s));
+    }
+  }
 }
 
 TEST_CASE("special tokens in the real vocabularies") {
@@ -738,6 +851,58 @@ TEST_CASE("GGUF loader: keys, defaults and errors naming file, key and value") {
   CHECK(none.pad() == -1);
   CHECK(none.eos() == 256);
   CHECK(none.is_eog(256));
+}
+
+// A byte-level BPE vocabulary written by hand: the 256 byte-alphabet
+// characters (id = byte), then "He" 256, "ll" 257, "Hell" 258, "Hello" 259,
+// "ĠHello" 260 by merges, and the user-defined token "   " (three spaces,
+// id 261, written as raw text like the user-defined tokens of real files).
+TEST_CASE("user-defined tokens are cut out before pre-tokenization (hand-made GGUF)") {
+  std::vector<std::string> tokens;
+  for (int b = 0; b < 256; ++b)
+    tokens.push_back(detail::to_byte_alphabet(std::string(1, static_cast<char>(b))));
+  for (const char* t : {"He", "ll", "Hell", "Hello", "\xC4\xA0Hello", "   "}) tokens.push_back(t);
+  std::vector<std::int32_t> types(tokens.size(), 1);
+  types[261] = 4;
+  const std::vector<std::string> merges = {"H e", "l l", "He ll", "Hell o", "\xC4\xA0 Hello"};
+  const auto vocab = [&](bool user_defined) {
+    return tokenizer::from_gguf(tokenizer_gguf("gpt2", [&](gguf_writer& w) {
+      w.add_string("tokenizer.ggml.pre", "gpt-2");
+      w.add_string_array("tokenizer.ggml.tokens", tokens);
+      w.add_string_array("tokenizer.ggml.merges", merges);
+      if (user_defined) w.add_array("tokenizer.ggml.token_type", types);
+    }));
+  };
+  const tokenizer with = vocab(true);
+  const tokenizer without = vocab(false);  // "   " is then an ordinary (unreachable) token
+  REQUIRE(with.type(261) == token_type::user_defined);
+  // GPT-2's regex alone splits "   Hello" into "  ", " Hello".
+  CHECK(without.encode("   Hello", false) == ids{32, 32, 260});
+  for (const bool parse_special : {false, true}) {
+    CAPTURE(parse_special);
+    CHECK(with.encode("   Hello", false, parse_special) == ids{261, 259});
+    CHECK(with.encode("    Hello", false, parse_special) == ids{261, 260});
+    CHECK(with.encode("Hello      Hello", false, parse_special) == ids{259, 261, 261, 259});
+    CHECK(with.encode("Hello  Hello", false, parse_special) == ids{259, 32, 260});
+    CHECK(with.encode("a   b", false, parse_special) == ids{97, 261, 98});
+  }
+  CHECK(with.piece(261) == "   ");
+  CHECK(with.decode(with.encode("x   Hello   ", false)) == "x   Hello   ");
+}
+
+TEST_CASE("GGUF loader: per-name defaults of llama.cpp (BOS, whole-token words)") {
+  for (const char* pre : {"llama-bpe", "llama3", "falcon3", "tekken", "chameleon", "gpt-2"}) {
+    CAPTURE(pre);
+    const tokenizer t = tokenizer::from_gguf(tokenizer_gguf("gpt2", [&](gguf_writer& w) {
+      w.add_string_array("tokenizer.ggml.tokens", tiny_tokens());
+      w.add_string_array("tokenizer.ggml.merges", std::vector<std::string>{"a b"});
+      w.add_string("tokenizer.ggml.pre", pre);
+      w.add_uint32("tokenizer.ggml.bos_token_id", 0);
+    }));
+    const std::string p = pre;
+    CHECK(t.add_bos_default() == (p != "gpt-2"));
+    CHECK(t.data().ignore_merges == (p != "gpt-2" && p != "chameleon"));
+  }
 }
 
 TEST_CASE("GGUF loader: SPM defaults and tokenizer.ggml.add_space_prefix") {

@@ -21,12 +21,15 @@
 // - decode() returns well-formed UTF-8: byte tokens are joined first, then
 //   ill-formed sequences become U+FFFD. piece() returns raw bytes (a byte
 //   token alone may be part of a character).
-// - parse_special: texts of control, user-defined and unknown tokens found
-//   in the input become those ids (leftmost-longest match, as Hugging Face's
-//   added-token matcher); without it the whole input is plain text. Texts
-//   longer than 256 bytes (detail::special_matcher::max_special_bytes) are
-//   never matched: that bound keeps encoding linear in the prompt whatever
-//   the vocabulary.
+// - Literal tokens, as llama.cpp: before any algorithm runs, the texts of
+//   user-defined tokens found in the input always become those ids, and with
+//   parse_special so do the texts of control and unknown tokens; only the
+//   text between them is encoded (pre-tokenized, for BPE). The order in
+//   which overlapping texts win is llama.cpp's, longest text first
+//   (detail/special_match.hpp). Under SPM the text after such a token gets
+//   the space prefix again. Texts longer than 256 bytes
+//   (detail::special_matcher::max_special_bytes) are never matched: that
+//   bound keeps encoding near-linear in the prompt whatever the vocabulary.
 #pragma once
 
 #include <algorithm>
@@ -151,7 +154,8 @@ inline void vocab_data::validate() const {
          "' duplicates tokens[", dup.first, "]");
   if (model != vocab_model::bpe) return;
   if (detail::pretokenizer_regexes(pre).empty())
-    fail("vocab_data.pre: unknown pre-tokenizer '", pre, "'");
+    fail("vocab_data.pre: unknown pre-tokenizer '", pre, "' (known: ", detail::pretokenizer_names(),
+         ")");
   if (merges.empty()) fail("vocab_data.merges: empty, but a bpe vocabulary needs merge rules");
   for (std::size_t i = 0; i < merges.size(); ++i) {
     const auto& [left, right] = merges[i];
@@ -238,8 +242,8 @@ class tokenizer {
   bool spm_split_ = false;                   // SPM: encode space runs apart (same ids, faster)
   detail::bpe_merge_table merges_;           // BPE only
   std::optional<detail::pretokenizer> pre_;  // BPE only
-  detail::special_matcher special_;          // parse_special: special texts → ids
-  std::array<bool, 256> special_first_{};    // bytes that start some special text
+  detail::special_matcher special_;          // parse_special: control, unknown, user-defined
+  detail::special_matcher user_defined_;     // always: user-defined texts → ids
   std::vector<int> eog_ids_;                 // sorted
 };
 
@@ -287,17 +291,16 @@ inline tokenizer::tokenizer(vocab_data data) : data_(std::move(data)) {
 }
 
 inline void tokenizer::build_special_matcher() {
-  std::vector<std::pair<std::string, int>> entries;
+  std::vector<std::pair<std::string, int>> special, user_defined;
   for (std::size_t i = 0; i < types_.size(); ++i) {
     const token_type t = types_[i];
     const std::string& text = data_.tokens[i];
-    if (text.empty() || text.size() > detail::special_matcher::max_special_bytes) continue;
-    if (t == token_type::control || t == token_type::user_defined || t == token_type::unknown) {
-      entries.emplace_back(text, static_cast<int>(i));
-      special_first_[static_cast<unsigned char>(text[0])] = true;
-    }
+    if (t == token_type::control || t == token_type::user_defined || t == token_type::unknown)
+      special.emplace_back(text, static_cast<int>(i));
+    if (t == token_type::user_defined) user_defined.emplace_back(text, static_cast<int>(i));
   }
-  special_ = detail::special_matcher(std::move(entries));
+  special_ = detail::special_matcher(std::move(special));  // skips empty and over-long texts
+  user_defined_ = detail::special_matcher(std::move(user_defined));
 }
 
 inline void tokenizer::encode_text(std::string_view text, bool space_prefix,
@@ -353,29 +356,18 @@ inline std::vector<int> tokenizer::encode(std::string_view text, bool add_bos,
       fail("tokenizer::encode: add_bos requested, but the vocabulary has no BOS");
     out.push_back(data_.bos_id);
   }
-  if (!parse_special || special_.empty()) {
-    encode_text(text, true, out);
-    return out;
-  }
+  const std::vector<detail::literal_match> literals =
+      detail::partition_literals(text, parse_special ? special_ : user_defined_);
   bool after_special = true;  // the start counts as "after a special token"
   std::size_t start = 0;      // first byte not yet encoded
-  for (std::size_t i = 0; i < text.size();) {
-    int match = -1;
-    std::size_t match_len = 0;
-    if (special_first_[static_cast<unsigned char>(text[i])])
-      std::tie(match, match_len) = special_.longest_prefix(text.substr(i));
-    if (match < 0) {
-      ++i;
-      continue;
-    }
-    if (i > start) {
-      encode_text(text.substr(start, i - start), after_special, out);
+  for (const detail::literal_match& m : literals) {
+    if (m.offset > start) {
+      encode_text(text.substr(start, m.offset - start), after_special, out);
       after_special = false;
     }
-    out.push_back(match);
+    out.push_back(m.id);
     after_special = true;
-    i += match_len;
-    start = i;
+    start = m.offset + m.length;
   }
   encode_text(text.substr(start), after_special, out);
   return out;
@@ -498,10 +490,14 @@ inline tokenizer tokenizer::from_gguf(const gguf_file& f) {
   }
   if (d.model == vocab_model::bpe) {
     d.pre = f.get_string_or("tokenizer.ggml.pre", "default");
-    if (d.pre == "llama-bpe" || d.pre == "llama3" || d.pre == "llama-v3" || d.pre == "falcon3") {
-      d.add_bos = true;  // llama.cpp: Llama 3 wants BOS and keeps whole-token words whole
+    // llama.cpp's per-name defaults: Llama 3 and Tekken want BOS and keep
+    // whole-token words whole; Chameleon wants BOS.
+    if (d.pre == "llama-bpe" || d.pre == "llama3" || d.pre == "llama-v3" || d.pre == "falcon3" ||
+        d.pre == "tekken") {
+      d.add_bos = true;
       d.ignore_merges = true;
     }
+    if (d.pre == "chameleon") d.add_bos = true;
     if (!f.has("tokenizer.ggml.merges"))
       fail(f.name(), ": tokenizer.ggml.merges: missing (required by tokenizer model 'gpt2')");
     const std::vector<std::string_view> merges = f.get_string_array("tokenizer.ggml.merges");
