@@ -103,6 +103,8 @@ struct problem {
   // about peak·(2n/(L-1) - 1) to every logit of key n, so logits run from
   // -peak (key 0) to +peak and each row's largest are its last few keys.
   double logit_peak = 0.0;
+  // > 0: keys at distance m - n >= sliding_window are masked out.
+  std::int64_t sliding_window = 0;
 };
 
 std::string describe(const problem& p) {
@@ -111,7 +113,8 @@ std::string describe(const problem& p) {
          shiftrope::describe(p.positions) +
          (p.pairing == rope_pairing::half_split ? " half_split" : " interleaved") +
          " threads=" + std::to_string(p.n_threads) +
-         (p.logit_peak > 0 ? " logit_peak=" + std::to_string(p.logit_peak) : "");
+         (p.logit_peak > 0 ? " logit_peak=" + std::to_string(p.logit_peak) : "") +
+         (p.sliding_window > 0 ? " sliding_window=" + std::to_string(p.sliding_window) : "");
 }
 
 /// The factor every logit <R q, k> is multiplied by.
@@ -259,7 +262,9 @@ void row_logits(const problem& p, const test_rope& rope, const inputs<KV>& in, s
   std::vector<double> qr(static_cast<std::size_t>(D));
   scores.clear();
   key_of.clear();
-  for (std::int64_t n = 0; n <= m; ++n)
+  for (std::int64_t n = 0; n <= m; ++n) {
+    // The sliding window masks by the true distance, whatever the remap.
+    if (p.sliding_window > 0 && m - n >= p.sliding_window) continue;
     for (std::int64_t pos : scored_positions(p.positions, m - n)) {
       rope.rotate(q, pos, qr.data(), D);
       const double* k = &in.k_plain[(static_cast<std::size_t>(n) * G + kvh) * D];
@@ -268,6 +273,7 @@ void row_logits(const problem& p, const test_rope& rope, const inputs<KV>& in, s
       scores.push_back(c * dot);
       key_of.push_back(n);
     }
+  }
 }
 
 /// The naive reference: rows [first_row, L) of a full causal prefill, in
@@ -315,6 +321,7 @@ attention_params params_of(const problem& p) {
   a.softmax_scale = p.softmax_scale;
   a.logit_scale = p.logit_scale;
   a.n_threads = p.n_threads;
+  a.sliding_window = p.sliding_window;
   return a;
 }
 
@@ -535,6 +542,74 @@ TEST_CASE_TEMPLATE("KV storage types (float compute)", KV, float, double, f16, b
   p.head_dim = 64;  // float K/V rows used in place, no conversion
   p.position_major = true;
   check_prefill<float, KV>(p);
+}
+
+TEST_CASE_TEMPLATE("sliding window: prefill and decode against the reference", Acc, float, double) {
+  // Windows below, at and above STRING's S and W, below and above the
+  // kernel's key tile, one of 1 (each row sees itself only) and one longer
+  // than the sequence (no key masked).
+  for (std::int64_t window : {1, 5, 8, 30, 41, 70, 200, 400}) {
+    for (const remap& r : {remap{identity_remap{}}, remap{string_remap{40, 8}}}) {
+      for (int threads : {1, 3}) {
+        problem p;
+        p.length = 213;
+        p.head_dim = 40;
+        p.n_heads = 4;
+        p.n_kv_heads = 2;
+        p.positions = r;
+        p.sliding_window = window;
+        p.n_threads = threads;
+        p.pairing = rope_pairing::half_split;
+        check_prefill<Acc, Acc>(p);
+        check_decode<Acc, Acc>(p);
+      }
+    }
+  }
+}
+
+TEST_CASE("sliding window when decoding splits the keys over threads, f16 cache") {
+  for (std::int64_t window : {3, 64, 100, 2047}) {
+    for (const remap& r : {remap{identity_remap{}}, remap{string_remap{300, 16}}}) {
+      problem p;
+      p.length = 1500;
+      p.head_dim = 32;
+      p.n_heads = 4;
+      p.n_kv_heads = 4;
+      p.positions = r;
+      p.sliding_window = window;
+      p.n_threads = 4;
+      check_decode<float, f16>(p);
+    }
+  }
+}
+
+TEST_CASE("keys outside the sliding window contribute nothing, even NaN ones") {
+  // Keys before the window of every row of a call are not read at all: a
+  // NaN there (which a weight of 0 would not cancel) leaves the rows alone.
+  problem p;
+  p.length = 150;
+  p.head_dim = 16;
+  p.sliding_window = 20;
+  p.positions = string_remap{10, 2};
+  const test_rope rope(p.head_dim, p.base, p.pairing, p.length, p.rotary_dim);
+  inputs<float> in = make_inputs<float>(p, rope);
+  const std::vector<double> want = reference(p, rope, in);
+  const std::size_t kv_row = static_cast<std::size_t>(p.head_dim);
+  for (std::int64_t n = 0; n < 60; ++n)  // keys 0..59: outside every window of rows >= 80
+    for (int g = 0; g < p.n_kv_heads; ++g) {
+      float* k = in.k.data() + g * in.view.head_stride + static_cast<std::size_t>(n) * kv_row;
+      float* v = in.v.data() + g * in.view.head_stride + static_cast<std::size_t>(n) * kv_row;
+      k[0] = std::numeric_limits<float>::quiet_NaN();
+      v[0] = std::numeric_limits<float>::quiet_NaN();
+    }
+  const auto table = table_of<float>(p);
+  std::vector<float> got(want.size());
+  run_rows(p, in, table, 80, p.length - 80, got, 2);
+  const std::size_t row = static_cast<std::size_t>(p.n_heads) * p.head_dim;
+  std::string first;
+  CHECK_MESSAGE(count_mismatches(got.data() + 80 * row, want.data() + 80 * row,
+                                 (p.length - 80) * row, kTolFloat, &first) == 0,
+                first);
 }
 
 TEST_CASE("softmax_scale and logit_scale multiply every logit") {
@@ -919,6 +994,9 @@ TEST_CASE("invalid parameters raise shiftrope::error naming the field") {
   a = good;
   a.logit_scale = std::numeric_limits<double>::infinity();
   expect(a, "logit_scale");
+  a = good;
+  a.sliding_window = -1;
+  expect(a, "sliding_window");
   expect(good, "start_pos", -1);
   expect(good, "n_tokens", 0, -2);
   expect(good, "rope table", 6, 4);  // positions up to 9, table has 8

@@ -14,6 +14,11 @@
 // segment (two copies for STRING) and all its keys go through ONE online
 // softmax: no L×L buffer, no second pass, no log-sum-exp merge of passes.
 //
+// With attention_params::sliding_window = w > 0, keys at true distance
+// m - n >= w are masked out (they contribute nothing, exactly): each row's
+// segments are clipped to keys n > m - w, and a remap such as STRING then
+// rotates the keys that remain as it would without the window.
+//
 // Keys at distance exactly S: by default each key is scored once, as the
 // formula says (and the reference decode path does). With
 // string_remap::duplicate_boundary_key the key at distance S is scored in
@@ -55,6 +60,9 @@ struct attention_params {
   double softmax_scale = 0.0;  ///< multiplies every logit; 0 = 1/sqrt(head_dim)
   double logit_scale = 1.0;    ///< extra logit factor (STRING's attention factor a^2); 1 = off
   int n_threads = 0;           ///< threads; <= 0: the OpenMP default
+  /// Sliding window: a key at distance m - n >= sliding_window is masked
+  /// out (the true distance, whatever the remap); 0 = none.
+  std::int64_t sliding_window = 0;
 
   /// softmax_scale with its default applied, times logit_scale.
   [[nodiscard]] double logit_factor() const noexcept {
@@ -80,6 +88,8 @@ struct attention_params {
            softmax_scale);
     if (!(logit_scale > 0.0) || !std::isfinite(logit_scale))
       fail("attention_params: logit_scale must be > 0 and finite, got ", logit_scale);
+    if (sliding_window < 0)
+      fail("attention_params: sliding_window must be >= 0 (0 = none), got ", sliding_window);
   }
 };
 
@@ -209,6 +219,7 @@ void attention(const attention_params& p, const remap& positions, const rope_tab
   cx.scale = static_cast<Acc>(p.logit_factor());
   const auto* str = std::get_if<string_remap>(&positions);
   cx.overlapping = str && str->duplicate_boundary_key;
+  cx.window = p.sliding_window;
   cx.positions = &positions;
   cx.table = &table;
   cx.q = q;

@@ -46,6 +46,9 @@ void attention_self_extend(const attention_params& p, const self_extend_remap& p
   static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
   static_assert(is_storage_type_v<KV>, "KV must be float, double, f16 or bf16");
   positions.validate();
+  if (p.sliding_window != 0)
+    fail("attention_self_extend: attention_params.sliding_window (", p.sliding_window,
+         ") is not supported with Self-Extend");
   if (!detail::check_attention_call("attention_self_extend", p, table, q, start_pos, n_tokens,
                                     cache, out))
     return;

@@ -201,7 +201,10 @@ void run_item(const context<Acc, KV>& cx, const plan& pl, const scratch_layout& 
   const KV* vh = cx.v + static_cast<std::size_t>(kv_head) * cx.head_stride;
   const int nkb = ir.dot ? dot_keys_for(ir.rows) : B::qk_keys;  // keys per score call
   range_stats<Acc> st;
-  for (std::int64_t t0 = k_lo; t0 < k_hi; t0 += B::tile_keys) {
+  // Keys before every row's window are never scored (the rows' own keys
+  // keep t_first < k_hi when the item holds the chunk of its diagonal).
+  const std::int64_t t_first = std::max(k_lo, ir.first_key);
+  for (std::int64_t t0 = t_first; t0 < k_hi; t0 += B::tile_keys) {
     const int cnt = static_cast<int>(std::min<std::int64_t>(B::tile_keys, k_hi - t0));
     if (!part && t0 + B::tile_keys >= k_hi) prefetch_output(cx, ir);  // last tile
     if (ir.dot) prefetch_tile(cx, kh, vh, t0 + B::decode_prefetch_tiles * B::tile_keys, k_hi);

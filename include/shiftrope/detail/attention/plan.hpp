@@ -33,6 +33,7 @@ struct context {
   int dp = 0;                // head_dim rounded up to whole registers
   Acc scale = 1;             // softmax_scale · logit_scale, folded into the query copies
   bool overlapping = false;  // a key may lie in both segments of a row (duplicate_boundary_key)
+  std::int64_t window = 0;   // sliding window: keys n <= m - window masked; 0 = none
   const remap* positions = nullptr;
   const rope_table<Acc>* table = nullptr;
   const Acc* q = nullptr;  // [n_tokens × n_heads × head_dim], un-rotated
@@ -87,6 +88,8 @@ struct item_rows {
   int rows = 0, rows_pad = 0;             // rows = tokens × n_h; rows_pad a register multiple
   bool dot = false;                       // dot-product score path (few rows)
   bool has_far = false;                   // some row has a slot-0 segment
+  bool adjacent = true;        // every row's slot 1 starts where its slot 0 ends (0 when empty)
+  std::int64_t first_key = 0;  // the smallest key any row's segments hold
 };
 
 /// Byte offsets of one thread's buffers, the partial results and the total.

@@ -59,12 +59,13 @@ inline tile_class classify(const range_stats<Acc>& st, int v, int kb, int nk) no
 /// (duplicate_boundary_key) enters as log(e^a + e^b). `st`/`v` tell which
 /// bounds can cut the block, so the common cuts cost one compare per key:
 /// the diagonal alone (keys < hi), or the adjacent near/far boundary alone
-/// (slot 0 below hi0, slot 1 from there on).
+/// (slot 0 below hi0, slot 1 from there on; only when `adjacent`: a
+/// sliding window may leave a row's slot 0 empty and its slot 1 clipped).
 template <class Acc>
 inline void merge_slots(const Acc* const* src, const std::size_t* ld_src, const int* slots,
                         int n_slots, int kb, int nk, const buffers<Acc>& b,
-                        const range_stats<Acc>& st, int v, int rows_pad, bool overlapping, Acc* s,
-                        std::size_t lds) noexcept {
+                        const range_stats<Acc>& st, int v, int rows_pad, bool overlapping,
+                        bool adjacent, Acc* s, std::size_t lds) noexcept {
   using V = simd::vec<Acc>;
   constexpr int w = blocking<Acc>::width;
   const Acc neg_inf = -std::numeric_limits<Acc>::infinity();
@@ -86,7 +87,7 @@ inline void merge_slots(const Acc* const* src, const std::size_t* ld_src, const 
     return;
   }
   // Two slots: slot 0 = [lo0, hi0), slot 1 = [lo1, hi1), slot 0 first.
-  if (!overlapping && st.lo_max[0][v] <= Acc(kb) && st.hi_min[1][v] >= Acc(kb + nk)) {
+  if (!overlapping && adjacent && st.lo_max[0][v] <= Acc(kb) && st.hi_min[1][v] >= Acc(kb + nk)) {
     for (int kk = 0; kk < nk; ++kk, out += lds)  // adjacent ranges, no other bound in the block
       simd::store(out, simd::pick_below(Acc(kb + kk), hi0, row(kk, 0), row(kk, 1)));
     return;
@@ -180,8 +181,8 @@ void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const rang
         src[0] = tmp;
         ld_src[0] = w;
       }
-      merge_slots(src, ld_src, slots, n_slots, kb, nk, b, st, v0 + i, ir.rows_pad, overlapping, si,
-                  lds);
+      merge_slots(src, ld_src, slots, n_slots, kb, nk, b, st, v0 + i, ir.rows_pad, overlapping,
+                  ir.adjacent, si, lds);
     }
   }
 }
@@ -223,8 +224,8 @@ void scores_dot(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_sta
         }
         const Acc* src[2] = {tmp, tmp + w};
         const std::size_t ld_src[2] = {2 * w, 2 * w};
-        merge_slots(src, ld_src, slots, n_slots, kb, nk, b, st, 0, ir.rows_pad, overlapping, sp,
-                    lds);
+        merge_slots(src, ld_src, slots, n_slots, kb, nk, b, st, 0, ir.rows_pad, overlapping,
+                    ir.adjacent, sp, lds);
       }
     }
   });

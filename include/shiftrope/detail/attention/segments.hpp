@@ -13,6 +13,11 @@
 // tile, summarised per register of rows (range_stats) so that a
 // micro-tile wholly inside one slot's range is recognised without looking
 // at its lanes.
+//
+// A sliding window w clips every row's segments to keys n > m - w; a slot
+// left empty becomes (0, 0). Slot 1 always keeps key m. Where slot 0 is
+// empty and slot 1 clipped, the two ranges are no longer adjacent
+// (ir.adjacent = false), which the score step's shortcut relies on.
 #pragma once
 
 #include <algorithm>
@@ -34,13 +39,16 @@ struct range_stats {
   Acc lo_min[2][max_vec], lo_max[2][max_vec], hi_min[2][max_vec], hi_max[2][max_vec];
 };
 
-/// Per-row segments in slots (seg: b0, e0, b1, e1, qpos0, qpos1); sets
-/// ir.has_far and returns the offset qpos1 - qpos0 shared by every row with
+/// Per-row segments in slots (seg: b0, e0, b1, e1, qpos0, qpos1), clipped
+/// to the sliding window; sets ir.has_far, ir.adjacent and ir.first_key,
+/// and returns the offset qpos1 - qpos0 shared by every row with
 /// a slot-0 segment (STRING: S - W), or -1 when rows differ.
 template <class Acc, class KV>
 inline std::int64_t segment_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
                                  const buffers<Acc>& b) noexcept {
   ir.has_far = false;
+  ir.adjacent = true;
+  ir.first_key = std::numeric_limits<std::int64_t>::max();
   std::int64_t delta = 0;
   for (int r = 0; r < ir.rows_pad; ++r) {  // padding rows repeat the last row
     const int src = std::min(r, ir.rows - 1);
@@ -60,6 +68,14 @@ inline std::int64_t segment_rows(const context<Acc, KV>& cx, item_rows<Acc>& ir,
       sg[2 * j + 1] = segs[i].end;
       sg[4 + j] = segs[i].query_pos;
     }
+    if (cx.window > 0) {  // keys n <= m - window are out of the window
+      for (int j = 0; j < 2; ++j) {
+        sg[2 * j] = std::max(sg[2 * j], m - cx.window + 1);
+        if (sg[2 * j + 1] <= sg[2 * j]) sg[2 * j] = sg[2 * j + 1] = sg[4 + j] = 0;
+      }
+      if (sg[1] == sg[0] && sg[2] > 0) ir.adjacent = false;
+    }
+    ir.first_key = std::min(ir.first_key, sg[1] > sg[0] ? sg[0] : sg[2]);
     if (sg[1] > sg[0]) {
       const std::int64_t d = sg[5] - sg[4];
       if (!ir.has_far) delta = d;
