@@ -110,6 +110,26 @@ std::vector<double> hf_dynamic_ntk(double base, int dim, double factor, double m
   return hf_default(scaled_base, dim);
 }
 
+// longrope: ext_factors = long_factor if seq_len > original_max_position_embeddings
+// else short_factor; inv_freq = 1 / (ext_factors * base^(arange(0, D, 2) / D)).
+std::vector<double> hf_longrope(double base, int dim, const std::vector<float>& long_factor,
+                                const std::vector<float>& short_factor, double original_max_pos,
+                                double seq_len) {
+  const std::vector<float>& ext = seq_len > original_max_pos ? long_factor : short_factor;
+  std::vector<double> inv;
+  for (int j = 0; j < dim; j += 2)
+    inv.push_back(1.0 / (static_cast<double>(ext[static_cast<std::size_t>(j / 2)]) *
+                         std::pow(base, static_cast<double>(j) / dim)));
+  return inv;
+}
+
+// longrope's attention factor: sqrt(1 + log(factor) / log(original_max_position_embeddings)),
+// 1 when factor <= 1.
+double hf_longrope_attention_factor(double factor, double original_max_pos) {
+  if (factor <= 1.0) return 1.0;
+  return std::sqrt(1 + std::log(factor) / std::log(original_max_pos));
+}
+
 void check_all_close(const std::vector<double>& got, const std::vector<double>& want, double rel) {
   REQUIRE(got.size() == want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
@@ -250,6 +270,47 @@ TEST_CASE("theta: dynamic NTK (factor 2, original 2048)") {
     const double th_plain = hf_default(10000.0, 128)[1];
     CHECK(close(grown.cos(3000)[1], std::cos(3000 * th_grown), 0, 1e-11));
     CHECK(close(short_ctx.cos(3000)[1], std::cos(3000 * th_plain), 0, 1e-11));
+  }
+}
+
+TEST_CASE("theta: LongRoPE (Phi-3: factor 32, original 4096, D = 96)") {
+  rope_config cfg = make_config(96, 10000.0, rope_scaling::longrope);
+  cfg.factor = 32.0;  // 131072 / 4096
+  cfg.original_max_positions = 4096;
+  for (int i = 0; i < cfg.n_planes(); ++i) {
+    cfg.long_factors.push_back(1.0f + 0.75f * static_cast<float>(i));
+    cfg.short_factors.push_back(1.0f + 0.03125f * static_cast<float>(i % 5));
+  }
+  SUBCASE("short factors up to the original context, long ones beyond it") {
+    for (std::int64_t len : {1, 2048, 4096, 4097, 131072}) {
+      CAPTURE(len);
+      check_all_close(shiftrope::rope_inv_freq(cfg, len),
+                      hf_longrope(10000.0, 96, cfg.long_factors, cfg.short_factors, 4096.0,
+                                  static_cast<double>(len)),
+                      kThetaRel);
+    }
+    // A table's current_len defaults to its length.
+    const shiftrope::rope_table<double> within(cfg, 4096), beyond(cfg, 4097);
+    const double th_short =
+        hf_longrope(10000.0, 96, cfg.long_factors, cfg.short_factors, 4096.0, 4096.0)[7];
+    const double th_long =
+        hf_longrope(10000.0, 96, cfg.long_factors, cfg.short_factors, 4096.0, 4097.0)[7];
+    CHECK(close(within.sin(4000)[7], std::sin(4000 * th_short), 0, 1e-11));
+    CHECK(close(beyond.sin(4000)[7], std::sin(4000 * th_long), 0, 1e-11));
+  }
+  SUBCASE("attention factor: the formula, an explicit value, none without extension") {
+    CHECK(close(shiftrope::rope_attention_factor(cfg), hf_longrope_attention_factor(32.0, 4096.0),
+                1e-15));
+    CHECK(close(shiftrope::rope_attention_factor(cfg), 1.1902380714238083, kLiteralRel));
+    cfg.longrope_attention_factor = 1.19;  // as GGUF stores it: an explicit value wins
+    CHECK(shiftrope::rope_attention_factor(cfg) == 1.19);
+    cfg.longrope_attention_factor = 0.0;
+    cfg.factor = 1.0;
+    CHECK(shiftrope::rope_attention_factor(cfg) == 1.0);
+  }
+  SUBCASE("empty factor lists divide by nothing") {
+    cfg.long_factors.clear();
+    check_all_close(shiftrope::rope_inv_freq(cfg, 8192), hf_default(10000.0, 96), kThetaRel);
   }
 }
 
@@ -637,6 +698,25 @@ TEST_CASE("validation: every field error names the field and the value") {
     check_config_error(c, "high_freq_factor", "4");
     c.low_freq_factor = 0.0;
     check_config_error(c, "low_freq_factor", "0");
+  }
+  SUBCASE("longrope") {
+    c.scaling = rope_scaling::longrope;
+    c.factor = 4.0;
+    c.original_max_positions = 0;
+    check_config_error(c, "original_max_positions", "0");
+    c.original_max_positions = 1;  // ln(1) = 0 would divide the default attention factor
+    check_config_error(c, "original_max_positions", "1");
+    c.original_max_positions = 64;
+    c.long_factors = {1.0f, 2.0f};
+    check_config_error(c, "long_factors", "2");
+    c.long_factors = {1.0f, 2.0f, -1.0f, 1.0f};
+    check_config_error(c, "long_factors[2]", "-1");
+    c.long_factors.clear();
+    c.short_factors = {0.0f, 1.0f, 1.0f, 1.0f};
+    check_config_error(c, "short_factors[0]", "0");
+    c.short_factors.clear();
+    c.longrope_attention_factor = -1.0;
+    check_config_error(c, "longrope_attention_factor", "-1");
   }
   SUBCASE("freq_factors") {
     c.freq_factors = {1.0f, 1.0f, 1.0f};

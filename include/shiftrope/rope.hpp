@@ -21,6 +21,18 @@ namespace shiftrope {
 namespace detail {
 /// pi in double (M_PI is POSIX, not standard C++17).
 inline constexpr double rope_pi = 3.141592653589793238462643383279502884;
+
+/// Per-plane divisors: empty, or one finite value > 0 per plane (throws
+/// naming `field`, the index and the value).
+inline void validate_rope_divisors(const char* field, const std::vector<float>& f, int n_planes) {
+  if (f.empty()) return;
+  if (static_cast<int>(f.size()) != n_planes)
+    fail("rope_config: ", field, " has ", f.size(), " entries, expected ", n_planes,
+         " (rotary_dim / 2)");
+  for (std::size_t i = 0; i < f.size(); ++i)
+    if (!(f[i] > 0.0f) || !std::isfinite(f[i]))
+      fail("rope_config: ", field, "[", i, "] must be > 0, got ", f[i]);
+}
 }  // namespace detail
 
 /// Which coordinates form a rotation plane.
@@ -39,6 +51,9 @@ enum class rope_scaling {
                 ///< orig)
   yarn,         ///< ramp between theta_i and theta_i/factor, plus an attention factor
   llama3,       ///< Llama 3.1 wavelength-banded scaling
+  longrope,     ///< Phi-3 LongRoPE: theta_i / long_factors[i] when the context exceeds
+                ///< original_max_positions, else theta_i / short_factors[i]; plus an
+                ///< attention factor
 };
 
 struct rope_config {
@@ -55,6 +70,13 @@ struct rope_config {
   double yarn_attention_factor = 0.0;       ///< yarn: logit-side factor; 0 = 0.1 ln(factor) + 1
   double low_freq_factor = 1.0;             ///< llama3
   double high_freq_factor = 4.0;            ///< llama3
+  /// longrope: per-plane divisors for a context above original_max_positions
+  /// (long) or within it (short); empty = 1 for every plane.
+  std::vector<float> long_factors;
+  std::vector<float> short_factors;
+  /// longrope: logit-side factor; 0 = sqrt(1 + ln(factor) / ln(original_max_positions))
+  /// (1 when factor <= 1), factor being the context extension L / L_orig.
+  double longrope_attention_factor = 0.0;
   /// Optional per-plane divisors (GGUF `rope_freqs` tensor, as Llama 3.1
   /// files carry their scaling): theta_i /= freq_factors[i]. Empty = none.
   std::vector<float> freq_factors;
@@ -76,13 +98,14 @@ struct rope_config {
     if (!(base > 0.0) || !std::isfinite(base)) fail("rope_config: base must be > 0, got ", base);
     const bool uses_factor = scaling == rope_scaling::linear ||
                              scaling == rope_scaling::dynamic_ntk ||
-                             scaling == rope_scaling::yarn || scaling == rope_scaling::llama3;
+                             scaling == rope_scaling::yarn || scaling == rope_scaling::llama3 ||
+                             scaling == rope_scaling::longrope;
     if (uses_factor && (!(factor > 0.0) || !std::isfinite(factor)))
       fail("rope_config: factor must be > 0, got ", factor);
     if (scaling == rope_scaling::ntk && (!(alpha > 0.0) || !std::isfinite(alpha)))
       fail("rope_config: alpha must be > 0, got ", alpha);
     const bool uses_orig = scaling == rope_scaling::dynamic_ntk || scaling == rope_scaling::yarn ||
-                           scaling == rope_scaling::llama3;
+                           scaling == rope_scaling::llama3 || scaling == rope_scaling::longrope;
     if (uses_orig && original_max_positions <= 0)
       fail("rope_config: original_max_positions must be > 0, got ", original_max_positions);
     if (scaling == rope_scaling::yarn && !(beta_fast > beta_slow && beta_slow > 0.0))
@@ -97,20 +120,26 @@ struct rope_config {
         !(high_freq_factor > low_freq_factor && low_freq_factor > 0.0))
       fail("rope_config: llama3 needs high_freq_factor > low_freq_factor > 0, got low = ",
            low_freq_factor, ", high = ", high_freq_factor);
-    if (!freq_factors.empty()) {
-      if (static_cast<int>(freq_factors.size()) != n_planes())
-        fail("rope_config: freq_factors has ", freq_factors.size(), " entries, expected ",
-             n_planes(), " (rotary_dim / 2)");
-      for (std::size_t i = 0; i < freq_factors.size(); ++i)
-        if (!(freq_factors[i] > 0.0f) || !std::isfinite(freq_factors[i]))
-          fail("rope_config: freq_factors[", i, "] must be > 0, got ", freq_factors[i]);
-    }
+    if (scaling == rope_scaling::longrope &&
+        (!(longrope_attention_factor >= 0.0) || !std::isfinite(longrope_attention_factor)))
+      fail("rope_config: longrope_attention_factor must be >= 0, got ", longrope_attention_factor);
+    if (scaling == rope_scaling::longrope && longrope_attention_factor == 0.0 && factor > 1.0 &&
+        original_max_positions < 2)  // the default factor divides by ln(original_max_positions)
+      fail(
+          "rope_config: longrope's default attention factor needs original_max_positions >= 2, "
+          "got ",
+          original_max_positions);
+    detail::validate_rope_divisors("freq_factors", freq_factors, n_planes());
+    detail::validate_rope_divisors("long_factors", long_factors, n_planes());
+    detail::validate_rope_divisors("short_factors", short_factors, n_planes());
   }
 };
 
 /// theta_i for i in [0, rotary_dim/2), in double (tables are built from these
 /// in double too: positions up to 10^6 times theta need the precision).
-/// current_len matters only for dynamic_ntk (the length seen so far).
+/// current_len matters only for dynamic_ntk (the length seen so far) and
+/// longrope (the context length: long factors when it exceeds
+/// original_max_positions).
 [[nodiscard]] inline std::vector<double> rope_inv_freq(const rope_config& cfg,
                                                        std::int64_t current_len = 0) {
   cfg.validate();
@@ -158,13 +187,25 @@ struct rope_config {
       f = (1.0 - smooth) * f / cfg.factor + smooth * f;
     }
   }
+  if (cfg.scaling == rope_scaling::longrope) {
+    const std::vector<float>& ext =
+        current_len > cfg.original_max_positions ? cfg.long_factors : cfg.short_factors;
+    for (std::size_t i = 0; i < ext.size(); ++i) inv[i] /= ext[i];
+  }
   for (std::size_t i = 0; i < cfg.freq_factors.size(); ++i) inv[i] /= cfg.freq_factors[i];
   return inv;
 }
 
-/// The factor YaRN applies to cos and sin (so logits scale by its square);
-/// 1 for every other variant. Reported, never folded into tables.
+/// The factor YaRN and LongRoPE apply to cos and sin (so logits scale by
+/// its square); 1 for every other variant. Reported, never folded into
+/// tables.
 [[nodiscard]] inline double rope_attention_factor(const rope_config& cfg) {
+  if (cfg.scaling == rope_scaling::longrope) {
+    if (cfg.longrope_attention_factor > 0.0) return cfg.longrope_attention_factor;
+    if (!(cfg.factor > 1.0)) return 1.0;
+    return std::sqrt(1.0 + std::log(cfg.factor) /
+                               std::log(static_cast<double>(cfg.original_max_positions)));
+  }
   if (cfg.scaling != rope_scaling::yarn) return 1.0;
   if (cfg.yarn_attention_factor > 0.0) return cfg.yarn_attention_factor;
   return cfg.factor > 1.0 ? 0.1 * std::log(cfg.factor) + 1.0 : 1.0;
