@@ -1,7 +1,7 @@
 // Tests of model.hpp (with model_config.hpp, model_weights.hpp, kv_cache.hpp):
 // teacher-forced logits against the golden files of an independent
 // double-precision reference (stories260K through both file formats,
-// qwen2-tiny), llama2.c's greedy stories, and consistency identities of the
+// qwen2-tiny, phi3-tiny), llama2.c's greedy stories, and consistency identities of the
 // forward pass (prefill vs decode, chunking, KV storage types, threads,
 // logit scale vs scaled query weights).
 #include <doctest/doctest.h>
@@ -44,11 +44,12 @@ const golden_case story_goldens[] = {
     {"golden/story64.string-S40-W8.logits.f32", string_remap{40, 8}},
 };
 
-void check_goldens(const model& m, const std::vector<int>& tokens, const golden_case& g,
-                   int max_batch) {
+logit_diff check_goldens(const model& m, const std::vector<int>& tokens, const golden_case& g,
+                         int max_batch, std::int64_t n_ctx = 0) {
   session_params p;
   p.position_remap = g.positions;
   p.max_batch = max_batch;
+  p.n_ctx = n_ctx;
   session s(m, p);
   const std::vector<float> got = s.forward(tokens, 0, logits_rows::all);
   const logit_diff d = compare_logits(got, read_f32(shared(g.file)), m.config().n_vocab);
@@ -56,6 +57,7 @@ void check_goldens(const model& m, const std::vector<int>& tokens, const golden_
        "): max |diff| = ", d.max_abs, ", argmax mismatches ", d.argmax_mismatches);
   CHECK(d.max_abs <= golden_tolerance);
   CHECK(d.argmax_mismatches == 0);
+  return d;
 }
 
 }  // namespace
@@ -104,6 +106,43 @@ TEST_CASE("model_config: qwen2-tiny is half-split, biased, tied, base 1e6") {
   CHECK(c.qkv_bias);
   CHECK(c.tied_output);
   CHECK(c.train_len == 256);
+}
+
+TEST_CASE("model_config: phi3-tiny is half-split LongRoPE, fused, windowed, untied") {
+  if (!have({shared("arch/phi3-tiny.gguf")})) return;
+  const model m = model::open(shared("arch/phi3-tiny.gguf"));
+  const model_config& c = m.config();
+  CHECK(c.arch == model_arch::phi3);
+  CHECK(c.n_embd == 128);
+  CHECK(c.n_layers == 2);
+  CHECK(c.n_heads == 4);
+  CHECK(c.n_kv_heads == 4);
+  CHECK(c.head_dim == 32);
+  CHECK(c.n_ff == 256);
+  CHECK(c.rope.base == 10000.0);
+  CHECK(c.rope.pairing == rope_pairing::half_split);
+  CHECK(c.rope.scaling == rope_scaling::longrope);
+  CHECK(c.rope.original_max_positions == 64);
+  CHECK(c.rope.long_factors.size() == 16);
+  CHECK(c.rope.short_factors.size() == 16);
+  CHECK(c.rope.longrope_attention_factor == doctest::Approx(1.19).epsilon(1e-7));
+  CHECK(c.sliding_window == 2048);
+  CHECK_FALSE(c.qkv_bias);
+  CHECK_FALSE(c.tied_output);
+  CHECK(c.train_len == 512);
+  // The fused tensors are viewed in place, split by rows.
+  const layer_weights& l0 = m.weights().layers[0];
+  CHECK(l0.wq.n_out == 128);
+  CHECK(l0.wk.n_out == 128);
+  CHECK(l0.wv.n_out == 128);
+  CHECK(static_cast<const char*>(l0.wk.data) - static_cast<const char*>(l0.wq.data) ==
+        128 * 128 * 4);
+  CHECK(l0.w_gate.n_out == 256);
+  CHECK(static_cast<const char*>(l0.w_up.data) - static_cast<const char*>(l0.w_gate.data) ==
+        256 * 128 * 4);
+  // attn_factor 1.19 multiplies cos and sin: every logit by its square.
+  session s(m, {});
+  CHECK(s.logit_scale() == doctest::Approx(1.19 * 1.19).epsilon(1e-6));
 }
 
 TEST_CASE(
@@ -157,6 +196,52 @@ TEST_CASE("golden: qwen2-tiny teacher-forced logits, RoPE and STRING S40-W8") {
     check_goldens(m, tokens, g, 256);
     check_goldens(m, tokens, g, 17);
   }
+}
+
+TEST_CASE("golden: phi3-tiny teacher-forced logits (long factors), RoPE and STRING S40-W8") {
+  const golden_case cases[] = {{"arch/phi3-tiny.rope.logits.f32", identity_remap{}},
+                               {"arch/phi3-tiny.string-S40-W8.logits.f32", string_remap{40, 8}}};
+  if (!have({shared("arch/phi3-tiny.gguf"), shared("arch/phi3-tiny.tokens"), shared(cases[0].file),
+             shared(cases[1].file)}))
+    return;
+  const model m = model::open(shared("arch/phi3-tiny.gguf"));
+  const std::vector<int> tokens = read_tokens(shared("arch/phi3-tiny.tokens"));
+  REQUIRE(tokens.size() == 128);
+  // Context 128 + 8 > original_context_length 64: the long factors apply.
+  constexpr std::int64_t n_ctx = 136;
+  for (const golden_case& g : cases) {
+    const logit_diff d = check_goldens(m, tokens, g, 256, n_ctx);
+    MESSAGE("phi3-tiny ", describe(g.positions), ": max |logit - golden| = ", d.max_abs,
+            ", argmax mismatches ", d.argmax_mismatches, " of 128");
+    check_goldens(m, tokens, g, 17, n_ctx);  // chunked prefill
+    check_goldens(m, tokens, g, 1, n_ctx);   // decode, token by token
+  }
+}
+
+TEST_CASE("phi3-tiny: a context within original_context_length uses the short factors") {
+  if (!have({shared("arch/phi3-tiny.gguf"), shared("arch/phi3-tiny.tokens"),
+             shared("arch/phi3-tiny.rope.logits.f32")}))
+    return;
+  const model m = model::open(shared("arch/phi3-tiny.gguf"));
+  std::vector<int> tokens = read_tokens(shared("arch/phi3-tiny.tokens"));
+  tokens.resize(64);
+  session_params p;
+  p.n_ctx = 64;
+  session s(m, p);
+  const std::vector<float> golden = read_f32(shared("arch/phi3-tiny.rope.logits.f32"));
+  const std::vector<float> first64(golden.begin(), golden.begin() + 64 * 512);
+  // The goldens were computed with the long factors: the short ones differ.
+  CHECK(compare_logits(s.forward(tokens, 0, logits_rows::all), first64, 512).max_abs > 1e-2);
+  const std::vector<double> inv = rope_inv_freq(m.config().rope, 64);
+  const std::vector<double> plain = rope_inv_freq(
+      [&] {
+        rope_config r = m.config().rope;
+        r.scaling = rope_scaling::none;
+        return r;
+      }(),
+      64);
+  for (std::size_t i = 0; i < inv.size(); ++i)
+    CHECK(inv[i] == doctest::Approx(plain[i] / m.config().rope.short_factors[i]));
 }
 
 TEST_CASE("golden: the STRING goldens differ from RoPE (the test can tell them apart)") {

@@ -1,8 +1,9 @@
 // Tests of the model loaders (model_config.hpp, model_weights.hpp) on GGUF
 // files written by the project's own gguf_writer: the stories260K weights
 // stored as F32, F16, BF16 and Q8_0 against the golden logits and the greedy
-// story, and hostile files (wrong dims, missing tensors, unsupported types,
-// bad metadata) that must fail with a message naming the thing.
+// story, phi3-tiny rewritten (a tied classifier, a sliding window), and
+// hostile files (wrong dims, missing tensors, unsupported types, bad
+// metadata) that must fail with a message naming the thing.
 #include <doctest/doctest.h>
 
 #include <shiftrope/model.hpp>
@@ -39,6 +40,42 @@ std::size_t common_prefix(const std::vector<int>& a, const std::vector<int>& b) 
   std::size_t n = 0;
   while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
   return n;
+}
+
+// The sliding-window identity below shifts every position (RoPE's angles
+// come from other table rows): float rounding only.
+constexpr double shifted_positions_tolerance = 1e-4;
+
+/// phi3-tiny as a spec (its metadata written out, its F32 tensors copied),
+/// to be altered and rebuilt.
+gguf_spec phi3_spec(const gguf_file& f) {
+  gguf_spec s;
+  s.meta = {{"general.architecture", std::string("phi3")},
+            {"phi3.context_length", std::uint32_t(512)},
+            {"phi3.rope.scaling.original_context_length", std::uint32_t(64)},
+            {"phi3.embedding_length", std::uint32_t(128)},
+            {"phi3.feed_forward_length", std::uint32_t(256)},
+            {"phi3.block_count", std::uint32_t(2)},
+            {"phi3.attention.head_count", std::uint32_t(4)},
+            {"phi3.attention.head_count_kv", std::uint32_t(4)},
+            {"phi3.rope.freq_base", 10000.0f},
+            {"phi3.attention.layer_norm_rms_epsilon", 1e-5f},
+            {"phi3.rope.dimension_count", std::uint32_t(32)},
+            {"phi3.rope.scaling.attn_factor", 1.19f},
+            {"phi3.attention.sliding_window", std::uint32_t(2048)}};
+  for (const gguf_tensor& t : f.tensors())
+    s.tensors.push_back({t.name, t.dims, detail::gguf_vector_as_float(f, t), ggml_type::f32});
+  s.tokenizer_from = &f;
+  return s;
+}
+
+std::vector<float> all_logits(const model& m, const std::vector<int>& tokens,
+                              std::int64_t n_ctx = 136, remap positions = identity_remap{}) {
+  session_params p;
+  p.n_ctx = n_ctx;
+  p.position_remap = positions;
+  session s(m, p);
+  return s.forward(tokens, 0, logits_rows::all);
 }
 
 struct storage_case {
@@ -113,6 +150,171 @@ TEST_CASE("gguf_writer round trip: F16 norms and biases are converted to float")
             .max_abs == 0.0);
 }
 
+TEST_CASE("phi3: the rewritten fixture gives the fixture's logits") {
+  if (!have({shared("arch/phi3-tiny.gguf"), shared("arch/phi3-tiny.tokens")})) return;
+  const gguf_file f = gguf_file::open(shared("arch/phi3-tiny.gguf"));
+  const model a = model::open(shared("arch/phi3-tiny.gguf"));
+  const model b = model::from_gguf(build(phi3_spec(f)));
+  const std::vector<int> tokens = read_tokens(shared("arch/phi3-tiny.tokens"));
+  CHECK(compare_logits(all_logits(a, tokens), all_logits(b, tokens), 512).max_abs == 0.0);
+}
+
+TEST_CASE("tied classifier: without output.weight, token_embd scores the tokens (phi3)") {
+  // llama (stories260K written without output.weight) and qwen2 (qwen2-tiny)
+  // are tied already and checked against their goldens; phi3-tiny is not.
+  if (!have({shared("arch/phi3-tiny.gguf"), shared("arch/phi3-tiny.tokens")})) return;
+  const gguf_file f = gguf_file::open(shared("arch/phi3-tiny.gguf"));
+  gguf_spec tied = phi3_spec(f);
+  erase_tensor(tied, "output.weight");
+  gguf_spec copied = phi3_spec(f);
+  tensor(copied, "output.weight").values = tensor(copied, "token_embd.weight").values;
+  const model a = model::from_gguf(build(tied)), b = model::from_gguf(build(copied));
+  CHECK(a.config().tied_output);
+  CHECK(a.weights().output.data == a.weights().token_embd.data);
+  CHECK_FALSE(b.config().tied_output);
+  std::vector<int> tokens = read_tokens(shared("arch/phi3-tiny.tokens"));
+  tokens.resize(40);
+  CHECK(compare_logits(all_logits(a, tokens), all_logits(b, tokens), 512).max_abs == 0.0);
+}
+
+TEST_CASE("phi3 sliding window: each logit depends on the last 2·(window-1)+1 tokens only") {
+  // Two layers, window w: the last row sees the first layer's outputs at
+  // distance < w, which saw tokens at distance < w each. With a remap that
+  // depends on distances only (RoPE, STRING), feeding just those tokens, at
+  // shifted positions, gives the same last row.
+  if (!have({shared("arch/phi3-tiny.gguf"), shared("arch/phi3-tiny.tokens")})) return;
+  const gguf_file f = gguf_file::open(shared("arch/phi3-tiny.gguf"));
+  const std::vector<int> tokens = read_tokens(shared("arch/phi3-tiny.tokens"));
+  const model full = model::open(shared("arch/phi3-tiny.gguf"));
+  struct window_case {
+    std::uint32_t window;
+    remap positions;
+  };
+  for (const window_case& wc : {window_case{8, identity_remap{}}, window_case{13, identity_remap{}},
+                                window_case{48, string_remap{40, 8}}}) {
+    CAPTURE(wc.window);
+    CAPTURE(describe(wc.positions));
+    gguf_spec s = phi3_spec(f);
+    set_meta(s, "phi3.attention.sliding_window", wc.window);
+    const model m = model::from_gguf(build(s));
+    CHECK(m.config().sliding_window == wc.window);
+    for (const int max_batch : {256, 1}) {  // prefill, then decode token by token
+      session_params p;
+      p.n_ctx = 136;
+      p.max_batch = max_batch;
+      p.position_remap = wc.positions;
+      session ses(m, p);
+      const std::vector<float> got = ses.forward(tokens, 0, logits_rows::all);
+      // The window changes the logits...
+      CHECK(compare_logits(got, all_logits(full, tokens, 136, wc.positions), 512).max_abs > 1e-2);
+      // ...to those of the last 2(w-1)+1 tokens alone.
+      const std::size_t span = 2 * (wc.window - 1) + 1;
+      for (const std::size_t last : {span + 3, std::size_t{100}, std::size_t{127}}) {
+        CAPTURE(last);
+        const std::vector<int> part(tokens.begin() + static_cast<std::ptrdiff_t>(last + 1 - span),
+                                    tokens.begin() + static_cast<std::ptrdiff_t>(last + 1));
+        const std::vector<float> alone = all_logits(m, part, 136, wc.positions);
+        const std::vector<float> row_full(
+            got.begin() + static_cast<std::ptrdiff_t>(last * 512),
+            got.begin() + static_cast<std::ptrdiff_t>(last * 512 + 512));
+        const std::vector<float> row_alone(alone.end() - 512, alone.end());
+        CHECK(compare_logits(row_full, row_alone, 512).max_abs <= shifted_positions_tolerance);
+      }
+    }
+  }
+}
+
+TEST_CASE("hostile phi3 models: fused shapes, LongRoPE factors and the window are named") {
+  if (!have({shared("arch/phi3-tiny.gguf")})) return;
+  const gguf_file f = gguf_file::open(shared("arch/phi3-tiny.gguf"));
+  const gguf_spec good = phi3_spec(f);
+  REQUIRE(error_of([&] { (void)model::from_gguf(build(good)); }) == "no error");
+  const auto expect = [&](const gguf_spec& s, const std::string& part) {
+    const std::string e = error_of([&] { (void)model::from_gguf(build(s, "bad.gguf")); });
+    INFO("error: ", e);
+    CHECK(e.find(part) != std::string::npos);
+    CHECK(e.find("bad.gguf") != std::string::npos);
+  };
+  SUBCASE("attn_qkv rows do not match the head counts") {
+    gguf_spec s = good;
+    set_meta(s, "phi3.attention.head_count_kv", std::uint32_t(2));  // GQA: Q + 2·64 rows
+    expect(s, "tensor 'blk.0.attn_qkv.weight' has dims [128, 384], expected [128, 256]");
+  }
+  SUBCASE("ffn_up holds the up rows only") {
+    gguf_spec s = good;
+    tensor_spec& t = tensor(s, "blk.1.ffn_up.weight");
+    t.dims = {128, 256};
+    t.values.resize(128 * 256);
+    expect(s, "tensor 'blk.1.ffn_up.weight' has dims [128, 256], expected [128, 512]");
+  }
+  SUBCASE("separate attn_q/k/v instead of the fused tensor") {
+    gguf_spec s = good;
+    erase_tensor(s, "blk.0.attn_qkv.weight");
+    expect(s, "tensor 'blk.0.attn_qkv.weight' is missing");
+  }
+  SUBCASE("a factor tensor of the wrong length") {
+    gguf_spec s = good;
+    tensor_spec& t = tensor(s, "rope_factors_long.weight");
+    t.dims = {15};
+    t.values.resize(15);
+    expect(s, "tensor 'rope_factors_long.weight' must have dims [16] (rotary_dim / 2), got [15]");
+  }
+  SUBCASE("a non-positive factor") {
+    gguf_spec s = good;
+    tensor(s, "rope_factors_short.weight").values[3] = 0.0f;
+    expect(s, "tensor 'rope_factors_short.weight' holds 0 at index 3");
+    tensor(s, "rope_factors_short.weight").values[3] = -2.0f;
+    expect(s, "tensor 'rope_factors_short.weight' holds -2 at index 3");
+  }
+  SUBCASE("a window of 0") {
+    gguf_spec s = good;
+    set_meta(s, "phi3.attention.sliding_window", std::uint32_t(0));
+    expect(s, "phi3.attention.sliding_window must be in [1, ");
+  }
+  SUBCASE("a non-positive attention factor") {
+    gguf_spec s = good;
+    set_meta(s, "phi3.rope.scaling.attn_factor", 0.0f);
+    expect(s, "phi3.rope.scaling.attn_factor must be a finite number > 0, got 0");
+  }
+}
+
+TEST_CASE("phi3 GQA: attn_qkv split by the head counts (Q, then K, then V)") {
+  // A GQA file made from phi3-tiny: 2 KV heads whose K and V rows are the
+  // first two heads' of the original, and the same file with every KV head
+  // written out (4 heads, heads 2 and 3 repeating heads 0 and 1) give the
+  // same logits.
+  if (!have({shared("arch/phi3-tiny.gguf"), shared("arch/phi3-tiny.tokens")})) return;
+  const gguf_file f = gguf_file::open(shared("arch/phi3-tiny.gguf"));
+  gguf_spec gqa = phi3_spec(f), mha = phi3_spec(f);
+  set_meta(gqa, "phi3.attention.head_count_kv", std::uint32_t(2));
+  constexpr std::size_t n_embd = 128, head_rows = 32 * n_embd;  // one head's rows
+  for (int l = 0; l < 2; ++l) {
+    const std::string name = "blk." + std::to_string(l) + ".attn_qkv.weight";
+    const std::vector<float>& src = tensor(mha, name).values;  // rows Q[4 heads] K[4] V[4]
+    std::vector<float> packed, full;
+    const auto head = [&](int block, int h) {  // block 0 = Q, 1 = K, 2 = V
+      return src.begin() + static_cast<std::ptrdiff_t>((4 * block + h) * head_rows);
+    };
+    const auto append = [&](std::vector<float>& dst, int block, int h) {
+      dst.insert(dst.end(), head(block, h), head(block, h) + head_rows);
+    };
+    for (int h = 0; h < 4; ++h) append(packed, 0, h);
+    for (int block : {1, 2})
+      for (int h = 0; h < 2; ++h) append(packed, block, h);
+    for (int h = 0; h < 4; ++h) append(full, 0, h);
+    // GQA maps query heads 0,1 to KV head 0 and 2,3 to KV head 1.
+    for (int block : {1, 2})
+      for (int h : {0, 0, 1, 1}) append(full, block, h);
+    tensor(gqa, name).values = packed;
+    tensor(gqa, name).dims = {n_embd, 256};
+    tensor(mha, name).values = full;
+  }
+  const model a = model::from_gguf(build(gqa)), b = model::from_gguf(build(mha));
+  CHECK(a.config().n_kv_heads == 2);
+  std::vector<int> tokens = read_tokens(shared("arch/phi3-tiny.tokens"));
+  CHECK(compare_logits(all_logits(a, tokens), all_logits(b, tokens), 512).max_abs <= 1e-5);
+}
+
 TEST_CASE("hostile GGUF models: each problem is named") {
   if (!have({shared("stories260K.bin")})) return;
   const llama2c_checkpoint ck = llama2c_checkpoint::open(shared("stories260K.bin"));
@@ -182,7 +384,7 @@ TEST_CASE("hostile GGUF models: each problem is named") {
   SUBCASE("unknown architecture") {
     gguf_spec s = good;
     set_meta(s, "general.architecture", std::string("gpt2"));
-    expect(s, "general.architecture = \"gpt2\" is not supported");
+    expect(s, "general.architecture = \"gpt2\" is not supported (supported: llama, qwen2, phi3)");
   }
   SUBCASE("missing required key") {
     gguf_spec s = good;

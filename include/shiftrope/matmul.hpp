@@ -89,6 +89,13 @@ struct weight_view {
     if (n_in > max / sizeof(float) || n_out > max / row_bytes())
       fail("weight_view: n_out × n_in = ", n_out, " × ", n_in, " overflows the address space");
   }
+
+  /// Rows [first, first + n) as a view of their own (one part of a fused
+  /// tensor such as phi3's attn_qkv). Requires first + n <= n_out.
+  [[nodiscard]] weight_view rows(std::size_t first, std::size_t n) const noexcept {
+    SHIFTROPE_ASSERT(first <= n_out && n <= n_out - first);
+    return {static_cast<const std::byte*>(data) + first * row_bytes(), type, n, n_in};
+  }
 };
 
 namespace detail::matmul_impl {

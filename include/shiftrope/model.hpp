@@ -76,7 +76,7 @@ class model {
     return from_llama2c(llama2c_checkpoint::open(path, mode));
   }
 
-  /// A model over a parsed GGUF file (arch llama or qwen2).
+  /// A model over a parsed GGUF file (arch llama, qwen2 or phi3).
   static model from_gguf(gguf_file f) {
     model m;
     m.gguf_ = std::make_unique<gguf_file>(std::move(f));
@@ -244,7 +244,8 @@ class session {
   [[nodiscard]] std::int64_t n_past() const noexcept { return n_past_; }
   /// The training length the remap was checked against.
   [[nodiscard]] std::int64_t train_len() const noexcept { return train_len_; }
-  /// The logit factor in use: params().logit_scale × YaRN's attention factor².
+  /// The logit factor in use: params().logit_scale × the RoPE scaling's
+  /// attention factor² (YaRN, LongRoPE; see rope_attention_factor).
   [[nodiscard]] double logit_scale() const noexcept { return logit_scale_; }
   [[nodiscard]] const kv_cache& cache() const noexcept { return cache_; }
   /// Forgets every position (the next forward starts at 0).
@@ -312,6 +313,8 @@ inline session::session(const model& m, const session_params& params)
   attention_.head_dim = c.head_dim;
   attention_.softmax_scale = 0.0;  // 1 / sqrt(head_dim)
   attention_.n_threads = params_.n_threads;
+  // A window the context never reaches masks nothing: left off.
+  attention_.sliding_window = c.sliding_window < n_ctx() ? c.sliding_window : 0;
   apply_positions();
 }
 
@@ -327,11 +330,14 @@ inline void session::apply_positions() {
            params_.train_len > 0 ? " (train_len given)" : " (train_len from the model file)");
     }
   }
-  const double yarn = rope_attention_factor(c.rope);
-  logit_scale_ = params_.logit_scale * yarn * yarn;
+  const double rope_factor = rope_attention_factor(c.rope);
+  logit_scale_ = params_.logit_scale * rope_factor * rope_factor;
   attention_.logit_scale = logit_scale_;
   attention_.validate();
   if (!params_.self_extend) return;
+  if (attention_.sliding_window > 0)
+    fail("session: self_extend cannot be combined with the model's sliding window (",
+         attention_.sliding_window, " positions, below n_ctx = ", n_ctx(), ")");
   const std::uint64_t grouped_bytes = detail::grouped_keys_bytes(cache_.bytes());
   const std::size_t elements =
       static_cast<std::size_t>(grouped_bytes / (cache_.type() == kv_type::f32 ? 4 : 2));

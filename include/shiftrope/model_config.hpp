@@ -1,5 +1,5 @@
 // shiftrope/model_config.hpp - the hyper-parameters of a Llama-family model,
-// read from GGUF metadata (architectures `llama` and `qwen2`) or from a
+// read from GGUF metadata (architectures `llama`, `qwen2` and `phi3`) or from a
 // llama2.c checkpoint header, and validated before anything is allocated.
 //
 // GGUF keys read (ARCH = general.architecture):
@@ -13,11 +13,17 @@
 //   ARCH.rope.scaling.factor and ARCH.rope.scaling.original_context_length
 //   (older files: ARCH.rope.scale_linear), and the `rope_freqs.weight` tensor
 //   (per-plane frequency divisors, how GGUF stores Llama 3.1 scaling).
+// phi3 only: the `rope_factors_long.weight` / `rope_factors_short.weight`
+//   tensors and ARCH.rope.scaling.attn_factor (LongRoPE: the long factors
+//   apply when the run's context exceeds ARCH.rope.scaling.original_context_length,
+//   default context_length; the attention factor defaults to
+//   sqrt(1 + ln(s) / ln(L_orig)), s = context_length / L_orig), and
+//   ARCH.attention.sliding_window (keys at distance >= window masked; absent = none).
 //
 // RoPE pairing per architecture, as GGUF defines it: `llama` files carry Q/K
 // rows permuted by the converter for the interleaved pairing (x[2i], x[2i+1]);
-// `qwen2` files keep Hugging Face's layout and use the half-split pairing
-// (x[i], x[i + rotary_dim/2]).
+// `qwen2` and `phi3` files keep Hugging Face's layout and use the half-split
+// pairing (x[i], x[i + rotary_dim/2]).
 #pragma once
 
 #include <cmath>
@@ -37,12 +43,24 @@ namespace shiftrope {
 enum class model_arch {
   llama,  ///< Llama 1/2/3.x, Mistral, TinyLlama, SmolLM (GGUF "llama"), llama2.c
   qwen2,  ///< Qwen2 / Qwen2.5: like llama plus Q/K/V biases, half-split RoPE
+  phi3,   ///< Phi-3, Phi-3.5, Phi-4-mini: fused QKV and gate/up, half-split LongRoPE
 };
 
-/// "llama" or "qwen2" (the GGUF general.architecture string).
+/// The GGUF general.architecture string ("llama", "qwen2", "phi3").
 [[nodiscard]] constexpr const char* model_arch_name(model_arch a) noexcept {
-  return a == model_arch::qwen2 ? "qwen2" : "llama";
+  switch (a) {
+    case model_arch::qwen2:
+      return "qwen2";
+    case model_arch::phi3:
+      return "phi3";
+    case model_arch::llama:
+      break;
+  }
+  return "llama";
 }
+
+/// The architectures model_config_from_gguf accepts, for messages.
+inline constexpr const char* supported_archs = "llama, qwen2, phi3";
 
 /// Upper bounds on what a file may declare (checked before any allocation).
 /// Generous next to real models (Llama 3.1 405B: n_embd 16384, 126 layers,
@@ -70,7 +88,9 @@ struct model_config {
   std::int64_t train_len = 0;           ///< context length the model was trained with
   bool qkv_bias = false;                ///< Q/K/V projections carry biases (qwen2)
   bool tied_output = true;              ///< classifier = token embedding (no output.weight)
-  rope_config rope;                     ///< rope.head_dim == head_dim; pairing from the arch
+  /// Keys at distance m - n >= sliding_window are masked out; 0 = none (phi3).
+  std::int64_t sliding_window = 0;
+  rope_config rope;  ///< rope.head_dim == head_dim; pairing from the arch
 
   [[nodiscard]] int q_dim() const noexcept { return n_heads * head_dim; }
   [[nodiscard]] int kv_dim() const noexcept { return n_kv_heads * head_dim; }
@@ -94,6 +114,9 @@ struct model_config {
     if (static_cast<std::int64_t>(n_heads) * head_dim > model_limits::max_embd)
       fail(source, ": n_heads × head_dim = ", n_heads, " × ", head_dim, " exceeds ",
            model_limits::max_embd);
+    if (sliding_window < 0 || sliding_window > model_limits::max_train_len)
+      fail(source, ": sliding_window must be in [0, ", model_limits::max_train_len, "], got ",
+           sliding_window);
     if (!(rms_eps > 0.0 && rms_eps < 1.0))
       fail(source, ": rms_eps must be in (0, 1), got ", rms_eps);
     if (rope.head_dim != head_dim)
@@ -186,9 +209,57 @@ inline rope_config gguf_rope_config(const gguf_file& f, const std::string& arch,
   return rope;
 }
 
+/// One LongRoPE factor tensor (rotary_dim / 2 values > 0), or empty when absent.
+inline std::vector<float> gguf_rope_divisors(const gguf_file& f, const std::string& name,
+                                             int n_planes) {
+  const gguf_tensor* t = f.find_tensor(name);
+  if (t == nullptr) return {};
+  if (t->dims.size() != 1 || t->dims[0] != static_cast<std::uint64_t>(n_planes))
+    fail(f.name(), ": tensor '", name, "' must have dims [", n_planes, "] (rotary_dim / 2), got ",
+         dims_string(t->dims));
+  std::vector<float> v = gguf_vector_as_float(f, *t);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!(v[i] > 0.0f) || !std::isfinite(v[i]))
+      fail(f.name(), ": tensor '", name, "' holds ", v[i], " at index ", i,
+           "; every factor must be > 0");
+  return v;
+}
+
+/// LongRoPE settings of a phi3 file on top of `rope` (see the top of this file).
+inline void gguf_longrope(const gguf_file& f, const std::string& arch, std::int64_t train_len,
+                          rope_config& rope) {
+  const std::string attn_key = arch + ".rope.scaling.attn_factor";
+  const bool has_long = f.find_tensor("rope_factors_long.weight") != nullptr;
+  const bool has_short = f.find_tensor("rope_factors_short.weight") != nullptr;
+  if (!has_long && !has_short && !f.has(attn_key)) return;
+  if (rope.scaling != rope_scaling::none || !rope.freq_factors.empty())
+    fail(f.name(), ": rope_factors_long/short or ", attn_key,
+         " cannot be combined with another RoPE scaling");
+  rope.scaling = rope_scaling::longrope;
+  rope.long_factors = gguf_rope_divisors(f, "rope_factors_long.weight", rope.n_planes());
+  rope.short_factors = gguf_rope_divisors(f, "rope_factors_short.weight", rope.n_planes());
+  const std::string orig_key = arch + ".rope.scaling.original_context_length";
+  rope.original_max_positions = f.get_int_or(orig_key, train_len);
+  if (rope.original_max_positions < 1 || rope.original_max_positions > model_limits::max_train_len)
+    fail(f.name(), ": ", orig_key, " must be in [1, ", model_limits::max_train_len, "], got ",
+         rope.original_max_positions);
+  rope.factor = static_cast<double>(train_len) / static_cast<double>(rope.original_max_positions);
+  if (f.has(attn_key)) {
+    rope.longrope_attention_factor = f.get_float(attn_key);
+    if (!(rope.longrope_attention_factor > 0.0) || !std::isfinite(rope.longrope_attention_factor))
+      fail(f.name(), ": ", attn_key, " must be a finite number > 0, got ",
+           rope.longrope_attention_factor);
+  }
+  try {
+    rope.validate();
+  } catch (const error& e) {
+    fail(f.name(), ": ", e.what());
+  }
+}
+
 }  // namespace detail
 
-/// The configuration of a GGUF model file (arch llama or qwen2). Throws
+/// The configuration of a GGUF model file (arch llama, qwen2 or phi3). Throws
 /// shiftrope::error naming the file, the key and the value; an unknown
 /// architecture is named.
 [[nodiscard]] inline model_config model_config_from_gguf(const gguf_file& f) {
@@ -198,9 +269,11 @@ inline rope_config gguf_rope_config(const gguf_file& f, const std::string& arch,
     c.arch = model_arch::llama;
   } else if (arch == "qwen2") {
     c.arch = model_arch::qwen2;
+  } else if (arch == "phi3") {
+    c.arch = model_arch::phi3;
   } else {
     fail(f.name(), ": general.architecture = \"", arch,
-         "\" is not supported (supported: llama, qwen2)");
+         "\" is not supported (supported: ", supported_archs, ")");
   }
   if (f.get_int_or(arch + ".expert_count", 0) > 0)
     fail(f.name(), ": ", arch, ".expert_count = ", f.get_int(arch + ".expert_count"),
@@ -236,6 +309,13 @@ inline rope_config gguf_rope_config(const gguf_file& f, const std::string& arch,
          " differs from the rows of token_embd.weight (", c.n_vocab, ")");
   c.qkv_bias = c.arch == model_arch::qwen2 || f.find_tensor("blk.0.attn_q.bias") != nullptr;
   c.tied_output = f.find_tensor("output.weight") == nullptr;
+  const std::string window_key = arch + ".attention.sliding_window";
+  if (c.arch == model_arch::phi3 && f.has(window_key)) {
+    c.sliding_window = f.get_int(window_key);
+    if (c.sliding_window < 1 || c.sliding_window > model_limits::max_train_len)
+      fail(f.name(), ": ", window_key, " must be in [1, ", model_limits::max_train_len, "], got ",
+           c.sliding_window);
+  }
 
   // Counts first (a hostile head_dim must not reach the RoPE tables).
   model_config counts = c;
@@ -244,7 +324,8 @@ inline rope_config gguf_rope_config(const gguf_file& f, const std::string& arch,
   counts.validate(f.name());
   c.rope = detail::gguf_rope_config(
       f, arch, c.head_dim,
-      c.arch == model_arch::qwen2 ? rope_pairing::half_split : rope_pairing::interleaved);
+      c.arch == model_arch::llama ? rope_pairing::interleaved : rope_pairing::half_split);
+  if (c.arch == model_arch::phi3) detail::gguf_longrope(f, arch, c.train_len, c.rope);
   c.validate(f.name());
   return c;
 }

@@ -2,6 +2,10 @@
 // mapped file (GGUF or llama2.c), every tensor checked against the
 // configuration: present, exact dims, a supported type.
 //
+// Fused tensors (phi3: attn_qkv holding the rows of Q, then K, then V;
+// ffn_up holding the rows of the gate, then the up projection) are split
+// into row-range views: each part is still a view into the file.
+//
 // Matrices stay where the file has them (F32, F16, BF16 or Q8_0, read by
 // matmul); vectors (norms, biases) are used as float: F32 ones are viewed in
 // place, F16/BF16 ones are converted once into storage the weights own.
@@ -106,7 +110,9 @@ inline const float* gguf_vector(const gguf_file& f, const std::string& name, int
 
 /// Views of every weight of a GGUF model with configuration `c` (from
 /// model_config_from_gguf). Throws naming the file and the tensor: missing,
-/// dims other than expected (both listed), unsupported type.
+/// dims other than expected (both listed; for a fused tensor, the dims the
+/// head counts and n_ff give), unsupported type. The classifier is
+/// token_embd when the file has no output.weight (c.tied_output).
 [[nodiscard]] inline model_weights load_weights(const gguf_file& f, const model_config& c) {
   using detail::gguf_matrix;
   using detail::gguf_vector;
@@ -119,9 +125,20 @@ inline const float* gguf_vector(const gguf_file& f, const std::string& name, int
     const std::string p = "blk." + std::to_string(l) + ".";
     layer_weights& L = w.layers[static_cast<std::size_t>(l)];
     L.attn_norm = gguf_vector(f, p + "attn_norm.weight", c.n_embd, w.owned);
-    L.wq = gguf_matrix(f, p + "attn_q.weight", c.q_dim(), c.n_embd);
-    L.wk = gguf_matrix(f, p + "attn_k.weight", c.kv_dim(), c.n_embd);
-    L.wv = gguf_matrix(f, p + "attn_v.weight", c.kv_dim(), c.n_embd);
+    const std::size_t qd = static_cast<std::size_t>(c.q_dim());
+    const std::size_t kvd = static_cast<std::size_t>(c.kv_dim());
+    const std::size_t ff = static_cast<std::size_t>(c.n_ff);
+    if (c.arch == model_arch::phi3) {  // [q_dim + 2·kv_dim × n_embd]: rows Q, K, V
+      const weight_view qkv =
+          gguf_matrix(f, p + "attn_qkv.weight", c.q_dim() + 2 * c.kv_dim(), c.n_embd);
+      L.wq = qkv.rows(0, qd);
+      L.wk = qkv.rows(qd, kvd);
+      L.wv = qkv.rows(qd + kvd, kvd);
+    } else {
+      L.wq = gguf_matrix(f, p + "attn_q.weight", c.q_dim(), c.n_embd);
+      L.wk = gguf_matrix(f, p + "attn_k.weight", c.kv_dim(), c.n_embd);
+      L.wv = gguf_matrix(f, p + "attn_v.weight", c.kv_dim(), c.n_embd);
+    }
     if (c.qkv_bias) {
       L.bq = gguf_vector(f, p + "attn_q.bias", c.q_dim(), w.owned);
       L.bk = gguf_vector(f, p + "attn_k.bias", c.kv_dim(), w.owned);
@@ -129,8 +146,14 @@ inline const float* gguf_vector(const gguf_file& f, const std::string& name, int
     }
     L.wo = gguf_matrix(f, p + "attn_output.weight", c.n_embd, c.q_dim());
     L.ffn_norm = gguf_vector(f, p + "ffn_norm.weight", c.n_embd, w.owned);
-    L.w_gate = gguf_matrix(f, p + "ffn_gate.weight", c.n_ff, c.n_embd);
-    L.w_up = gguf_matrix(f, p + "ffn_up.weight", c.n_ff, c.n_embd);
+    if (c.arch == model_arch::phi3) {  // [2·n_ff × n_embd]: rows gate, then up
+      const weight_view gate_up = gguf_matrix(f, p + "ffn_up.weight", 2 * c.n_ff, c.n_embd);
+      L.w_gate = gate_up.rows(0, ff);
+      L.w_up = gate_up.rows(ff, ff);
+    } else {
+      L.w_gate = gguf_matrix(f, p + "ffn_gate.weight", c.n_ff, c.n_embd);
+      L.w_up = gguf_matrix(f, p + "ffn_up.weight", c.n_ff, c.n_embd);
+    }
     L.w_down = gguf_matrix(f, p + "ffn_down.weight", c.n_embd, c.n_ff);
   }
   return w;
