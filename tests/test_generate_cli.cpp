@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -247,6 +248,15 @@ TEST_CASE("shiftrope-generate: --dump-logits equals the golden logits") {
        "arch/qwen2-tiny.tokens",
        "arch/qwen2-tiny.string-S40-W8.logits.f32",
        {"--string-shift", "40", "--string-window", "8"}},
+      // Context 136 > original_context_length 64: LongRoPE's long factors.
+      {"arch/phi3-tiny.gguf",
+       "arch/phi3-tiny.tokens",
+       "arch/phi3-tiny.rope.logits.f32",
+       {"--ctx", "136"}},
+      {"arch/phi3-tiny.gguf",
+       "arch/phi3-tiny.tokens",
+       "arch/phi3-tiny.string-S40-W8.logits.f32",
+       {"--string-shift", "40", "--string-window", "8", "--ctx", "136", "--batch", "9"}},
   };
   std::vector<std::string> files;
   for (const dump_case& c : cases)
@@ -375,6 +385,28 @@ TEST_CASE("shiftrope-generate: bad input exits with 2 and one line naming the pr
     CHECK(r.err.back() == '\n');
     CHECK(r.out.empty());
   }
+}
+
+TEST_CASE("shiftrope-generate: an unknown architecture exits with 2 naming it and the supported") {
+  if (!have({shared("arch/phi3-tiny.gguf")})) return;
+  // phi3-tiny with general.architecture = "gpt2" (same length: one value patched).
+  std::ifstream in(shared("arch/phi3-tiny.gguf"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string key = "general.architecture";
+  const std::size_t at = bytes.find(key);
+  REQUIRE(at != std::string::npos);
+  const std::size_t value = at + key.size() + 4 + 8;  // type (u32), then the length (u64)
+  REQUIRE(bytes.compare(value, 4, "phi3") == 0);
+  bytes.replace(value, 4, "gpt2");
+  const std::string path = (scratch() / "gpt2.gguf").string();
+  std::ofstream(path, std::ios::binary) << bytes;
+  const result r = run({"-m", path, "-p", "x", "-t", "1"});
+  INFO("stderr: ", r.err);
+  CHECK(r.code == 2);
+  CHECK(r.err.find("general.architecture = \"gpt2\" is not supported (supported: llama, qwen2, "
+                   "phi3)") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.out.empty());
 }
 
 // AddressSanitizer reserves terabytes of address space for its shadow memory,

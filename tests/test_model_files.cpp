@@ -278,6 +278,22 @@ TEST_CASE("hostile phi3 models: fused shapes, LongRoPE factors and the window ar
   }
 }
 
+TEST_CASE("phi3 sliding window: Self-Extend is refused where the window masks keys") {
+  if (!have({shared("arch/phi3-tiny.gguf")})) return;
+  const gguf_file f = gguf_file::open(shared("arch/phi3-tiny.gguf"));
+  gguf_spec s = phi3_spec(f);
+  set_meta(s, "phi3.attention.sliding_window", std::uint32_t(100));
+  const model m = model::from_gguf(build(s));
+  session_params p;
+  p.self_extend = self_extend_remap{4, 16};
+  p.n_ctx = 101;  // the window masks keys at distance 100
+  const std::string e = error_of([&] { session ses(m, p); });
+  INFO(e);
+  CHECK(e.find("sliding window (100 positions") != std::string::npos);
+  p.n_ctx = 100;  // no distance reaches the window: nothing to refuse
+  CHECK(error_of([&] { session ses(m, p); }) == "no error");
+}
+
 TEST_CASE("phi3 GQA: attn_qkv split by the head counts (Q, then K, then V)") {
   // A GQA file made from phi3-tiny: 2 KV heads whose K and V rows are the
   // first two heads' of the original, and the same file with every KV head
