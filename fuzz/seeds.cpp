@@ -207,6 +207,40 @@ bytes gguf_model(bool qwen2, shiftrope::ggml_type type) {
   return w.to_bytes();
 }
 
+/// A tiny phi3 file: fused attn_qkv (GQA: 2 heads of 16, 1 KV head) and
+/// gate/up, LongRoPE factors and attention factor, a sliding window.
+bytes gguf_phi3(shiftrope::ggml_type type) {
+  using shiftrope::ggml_type;
+  const std::uint64_t embd = 32, ff = 64, vocab = 40, q = 32, kv = 16;
+  const std::string a = "phi3";
+  shiftrope::gguf_writer w;
+  w.add_string("general.architecture", a);
+  w.add_uint32(a + ".embedding_length", embd);
+  w.add_uint32(a + ".block_count", 1);
+  w.add_uint32(a + ".feed_forward_length", ff);
+  w.add_uint32(a + ".attention.head_count", 2);
+  w.add_uint32(a + ".attention.head_count_kv", 1);
+  w.add_float32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  w.add_uint32(a + ".context_length", 64);
+  w.add_uint32(a + ".rope.scaling.original_context_length", 16);
+  w.add_float32(a + ".rope.scaling.attn_factor", 1.19f);
+  w.add_uint32(a + ".attention.sliding_window", 12);
+  w.add_float32(a + ".rope.freq_base", 10000.0f);
+  w.add_uint32(a + ".rope.dimension_count", 16);
+  add_tensor(w, "token_embd.weight", type, {embd, vocab});
+  add_tensor(w, "output_norm.weight", ggml_type::f32, {embd});
+  add_tensor(w, "output.weight", type, {embd, vocab});
+  add_tensor(w, "rope_factors_long.weight", ggml_type::f32, {8});
+  add_tensor(w, "rope_factors_short.weight", ggml_type::f32, {8});
+  add_tensor(w, "blk.0.attn_norm.weight", ggml_type::f32, {embd});
+  add_tensor(w, "blk.0.attn_qkv.weight", type, {embd, q + 2 * kv});
+  add_tensor(w, "blk.0.attn_output.weight", type, {q, embd});
+  add_tensor(w, "blk.0.ffn_norm.weight", ggml_type::f32, {embd});
+  add_tensor(w, "blk.0.ffn_up.weight", type, {embd, 2 * ff});
+  add_tensor(w, "blk.0.ffn_down.weight", type, {ff, embd});
+  return w.to_bytes();
+}
+
 /// Tiny models of every supported weight type (for gguf and model_config).
 void model_seeds(const fs::path& dir) {
   using shiftrope::ggml_type;
@@ -214,6 +248,7 @@ void model_seeds(const fs::path& dir) {
   write_file(dir / "model-llama-q8_0.gguf", gguf_model(false, ggml_type::q8_0));
   write_file(dir / "model-qwen2-f16.gguf", gguf_model(true, ggml_type::f16));
   write_file(dir / "model-qwen2-bf16.gguf", gguf_model(true, ggml_type::bf16));
+  write_file(dir / "model-phi3-f32.gguf", gguf_phi3(ggml_type::f32));
 }
 
 void gguf_seeds(const fs::path& dir) {

@@ -284,7 +284,7 @@ TEST_CASE("shiftrope-make-model: the tiny model loads, runs and tokenizes") {
   CHECK(tok.decode(ids) == "hello world");
 }
 
-TEST_CASE("shiftrope-make-model: seeds, qwen2, custom shapes and weight types") {
+TEST_CASE("shiftrope-make-model: seeds, qwen2, phi3, custom shapes and weight types") {
   const std::string a = path("seed1.gguf"), b = path("seed1b.gguf"), c = path("seed2.gguf");
   run_ok(kMakeModel, {"--shape", "tiny", "-o", a});
   run_ok(kMakeModel, {"--shape", "tiny", "--seed", "1", "-o", b});
@@ -308,6 +308,22 @@ TEST_CASE("shiftrope-make-model: seeds, qwen2, custom shapes and weight types") 
     CHECK(m.config().qkv_bias);
     CHECK(m.config().tied_output);
     CHECK(m.config().rms_eps == doctest::Approx(1e-6));
+    session s(m);
+    for (const float x : s.forward({5, 6}, 0)) REQUIRE(std::isfinite(x));
+  }
+  SUBCASE("phi3: fused attn_qkv (GQA) and gate/up, half-split RoPE") {
+    const std::string q = path("phi3.gguf");
+    run_ok(kMakeModel, {"--shape", "tiny", "--arch", "phi3", "-o", q});
+    const gguf_file f = gguf_file::open(q);
+    CHECK(f.get_arch() == "phi3");
+    CHECK(f.tensor("blk.0.attn_qkv.weight").dims == std::vector<std::uint64_t>{64, 64 + 2 * 32});
+    CHECK(f.tensor("blk.1.ffn_up.weight").dims == std::vector<std::uint64_t>{64, 2 * 160});
+    CHECK(f.find_tensor("blk.0.attn_q.weight") == nullptr);
+    CHECK(f.find_tensor("blk.0.ffn_gate.weight") == nullptr);
+    const model m = model::from_gguf(gguf_file::open(q));
+    CHECK(m.config().arch == model_arch::phi3);
+    CHECK(m.config().rope.pairing == rope_pairing::half_split);
+    CHECK_FALSE(m.config().qkv_bias);
     session s(m);
     for (const float x : s.forward({5, 6}, 0)) REQUIRE(std::isfinite(x));
   }

@@ -129,6 +129,7 @@ inline void add_model_metadata(gguf_writer& w, const model_config& c, std::strin
   w.add_float32(a + ".attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_eps));
   w.add_float32(a + ".rope.freq_base", static_cast<float>(c.rope.base));
   w.add_uint32(a + ".rope.dimension_count", u32(c.rope.rotary()));
+  if (c.sliding_window > 0) w.add_uint32(a + ".attention.sliding_window", u32(c.sliding_window));
 }
 
 /// One tensor of a model file: its name and dims (ne[0] first).
@@ -140,7 +141,8 @@ struct tensor_slot {
 /// Every tensor a configuration needs, in the order llama.cpp's converters
 /// write them: token_embd, output_norm, output (unless tied), then per block
 /// attn_norm, attn_q/k/v (+ biases when qkv_bias), attn_output, ffn_norm,
-/// ffn_gate, ffn_down, ffn_up.
+/// ffn_gate, ffn_down, ffn_up. phi3 fuses Q/K/V into attn_qkv (rows Q, K, V)
+/// and the gate into ffn_up (rows gate, then up).
 inline std::vector<tensor_slot> model_tensor_slots(const model_config& c) {
   using u64 = std::uint64_t;
   const u64 d = static_cast<u64>(c.n_embd), q = static_cast<u64>(c.q_dim()),
@@ -150,10 +152,15 @@ inline std::vector<tensor_slot> model_tensor_slots(const model_config& c) {
   if (!c.tied_output) s.push_back({"output.weight", {d, v}});
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
+    const bool phi3 = c.arch == model_arch::phi3;
     s.push_back({p + "attn_norm.weight", {d}});
-    s.push_back({p + "attn_q.weight", {d, q}});
-    s.push_back({p + "attn_k.weight", {d, kv}});
-    s.push_back({p + "attn_v.weight", {d, kv}});
+    if (phi3) {
+      s.push_back({p + "attn_qkv.weight", {d, q + 2 * kv}});
+    } else {
+      s.push_back({p + "attn_q.weight", {d, q}});
+      s.push_back({p + "attn_k.weight", {d, kv}});
+      s.push_back({p + "attn_v.weight", {d, kv}});
+    }
     if (c.qkv_bias) {
       s.push_back({p + "attn_q.bias", {q}});
       s.push_back({p + "attn_k.bias", {kv}});
@@ -161,9 +168,9 @@ inline std::vector<tensor_slot> model_tensor_slots(const model_config& c) {
     }
     s.push_back({p + "attn_output.weight", {q, d}});
     s.push_back({p + "ffn_norm.weight", {d}});
-    s.push_back({p + "ffn_gate.weight", {d, ff}});
+    if (!phi3) s.push_back({p + "ffn_gate.weight", {d, ff}});
     s.push_back({p + "ffn_down.weight", {ff, d}});
-    s.push_back({p + "ffn_up.weight", {d, ff}});
+    s.push_back({p + "ffn_up.weight", {d, phi3 ? 2 * ff : ff}});
   }
   return s;
 }

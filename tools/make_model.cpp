@@ -32,8 +32,9 @@ the architecture's metadata and a synthetic SentencePiece vocabulary
                      matrices (q8_0 needs rows that are a multiple of 32; other
                      matrices stay f32, said on stderr); norms and biases f32
   --arch ARCH        llama (default: RMSNorm eps 1e-5, RoPE base 1e4,
-                     interleaved pairs) or qwen2 (eps 1e-6, base 1e6,
-                     half-split pairs, Q/K/V biases)
+                     interleaved pairs), qwen2 (eps 1e-6, base 1e6,
+                     half-split pairs, Q/K/V biases) or phi3 (eps 1e-5,
+                     base 1e4, half-split pairs, fused attn_qkv and gate/up)
   --tied             no output.weight: the classifier is the token embedding
   --seed N           generator seed (default 1)
   --name NAME        general.name (default: the shape's name, or "random")
@@ -45,9 +46,10 @@ Progress goes to stderr. Exit status 2 for a bad flag, with one line naming it.
 
 shiftrope::model_config shape_from_flags(const cli::args& a) {
   using shiftrope::model_arch;
-  const model_arch arch = a.get_choice("--arch", {"llama", "qwen2"}, "llama") == "qwen2"
-                              ? model_arch::qwen2
-                              : model_arch::llama;
+  const std::string arch_name = a.get_choice("--arch", {"llama", "qwen2", "phi3"}, "llama");
+  const model_arch arch = arch_name == "qwen2"  ? model_arch::qwen2
+                          : arch_name == "phi3" ? model_arch::phi3
+                                                : model_arch::llama;
   shiftrope::model_config c;
   c.arch = arch;
   c.n_kv_heads = -1;  // default: n_heads

@@ -46,7 +46,8 @@ struct splitmix64 {
 /// with a 32000-token vocabulary and context 2048; "tiny" (64, 2, 4, 2, 160,
 /// vocab 512, context 256). Architecture conventions come from `arch`:
 /// llama: RMSNorm eps 1e-5, RoPE base 1e4, interleaved pairs; qwen2: eps
-/// 1e-6, base 1e6, half-split pairs, Q/K/V biases. The output matrix is
+/// 1e-6, base 1e6, half-split pairs, Q/K/V biases; phi3: as llama but
+/// half-split pairs (and fused tensors, see model_tensor_slots). The output matrix is
 /// separate (tied_output false). Throws naming an unknown shape.
 inline model_config named_shape(std::string_view shape, model_arch arch) {
   model_config c;
@@ -81,7 +82,8 @@ inline model_config complete_shape(model_config c) {
   c.rope = rope_config{};
   c.rope.head_dim = c.head_dim;
   c.rope.base = qwen2 ? 1e6 : 1e4;
-  c.rope.pairing = qwen2 ? rope_pairing::half_split : rope_pairing::interleaved;
+  c.rope.pairing =
+      c.arch == model_arch::llama ? rope_pairing::interleaved : rope_pairing::half_split;
   c.validate("model shape");
   return c;
 }
