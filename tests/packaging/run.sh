@@ -28,8 +28,9 @@ cmake --build "$work/as" -j 2 >/dev/null
 
 # PCRE2 made invisible: the directories holding pcre2.h and libpcre2-8 are
 # ignored by every find command, and pkg-config sees no .pc files.
-pcre2_h=$(echo '#include <pcre2.h>' | g++ -x c++ -E -M - 2>/dev/null | tr ' \\' '\n\n' |
-  grep '/pcre2\.h$' | head -n 1)
+pcre2_h=$(printf '#define PCRE2_CODE_UNIT_WIDTH 8\n#include <pcre2.h>\n' |
+  g++ -x c++ -E -M - 2>/dev/null | tr ' \\' '\n\n' | grep '/pcre2\.h$' | head -n 1 || true)
+[ -n "$pcre2_h" ] || { echo "error: pcre2.h not found (libpcre2-dev is needed here)"; exit 1; }
 pcre2_lib=$(g++ -print-file-name=libpcre2-8.so)
 hide="$(dirname "$pcre2_h");$(dirname "$(readlink -f "$pcre2_lib")");$(dirname "$pcre2_lib")"
 export PKG_CONFIG_LIBDIR=/nonexistent PKG_CONFIG_PATH=
