@@ -1,9 +1,11 @@
 // shiftrope-bench-forward: the whole forward pass on random-weight models
-// of two real shapes (smollm-135m, tinyllama-1.1b), as llama-bench measures
-// llama.cpp: pp512 / pp2048 (prompt tokens per second from an empty cache)
-// and tg128 (128 decoded tokens per second from an empty context), with the
-// machine's limits measured in the same run (bench/machine.hpp) and ratios
-// to llama.cpp's figures of ../shared/baselines/README.md.
+// of two real shapes (smollm-135m, tinyllama-1.1b) or on any GGUF file
+// (--model), as llama-bench measures llama.cpp: pp512 / pp2048 (prompt
+// tokens per second from an empty cache) and tg128 (128 decoded tokens per
+// second from an empty context), with the machine's limits measured in the
+// same run (bench/machine.hpp) and ratios to llama.cpp's figures on the same
+// processor kind. --depth N decodes tg128 after a prompt of N tokens, RoPE
+// against STRING, with the share of the time spent in attention.
 //
 // Before timing: the stories260K model against its golden logits (when
 // ../shared is there) and, on every benchmark model, prefill against
@@ -42,9 +44,18 @@ measured in the same run, and the ratios to llama.cpp's llama-bench figures
 tg128_bw_fraction: median over the runs of weight bytes per token × tokens/s
 ÷ the mean of the two bandwidths around the run. pp512_gflops counts 2 FLOPs
 per weight per token and 4·head_dim per (query, key) pair and head.
+tg128_layer_us beside tg128_layer_us_at_bw (one layer's weight bytes at the
+measured bandwidth) shows the per-layer overhead of decoding.
 
   --shape LIST     smollm-135m,tinyllama-1.1b (default: both)
-  --weights LIST   f32,f16 (default; also bf16, q8_0: no llama.cpp figure)
+  --weights LIST   f32,f16 (default; also bf16, q8_0)
+  --model LIST     GGUF files to time instead of the random models (comma-
+                   separated); the line names the file's main weight type
+                   (the one holding most matrix bytes) and its bytes per token
+  --depth LIST     instead of pp/tg: for each N (e.g. 0,4096,16384) a prompt
+                   of N tokens, then tg128 decoded after it, RoPE and STRING
+                   (S, W from the context N + 128): tokens/s, the share of
+                   decode time in attention, the KV cache bytes in use
   --remap LIST     rope,string (default: both; string: S = floor(0.33 L),
                    W = 128, L = 2048)
   --kv TYPE        KV cache f16 (default, as llama-bench), f32 or bf16
@@ -57,28 +68,46 @@ per weight per token and 4·head_dim per (query, key) pair and head.
   -h, --help       this text
 )";
 
-// llama-bench on this machine (../shared/baselines/README.md), 2 threads.
+// llama-bench (llama.cpp commit c392e509, 2 threads, f16 KV cache) on the
+// same random-weight shapes, per processor kind (`cpu family`: 25 = Zen 4,
+// 26 = Zen 5): the medians measured for the project's baselines. 0 = not
+// measured. fa1 = flash attention on (as here), fa0 = off. The Zen 5 rows
+// are the mean of two rounds, fa1 only.
 struct llamacpp_figures {
+  int cpu_family;
   const char* shape;
-  weight_type weights;
+  const char* weights;
   double pp512_fa0, pp512_fa1, pp2048_fa0, pp2048_fa1, tg128_fa0, tg128_fa1;
 };
 constexpr llamacpp_figures llamacpp[] = {
-    {"smollm-135m", weight_type::f32, 477, 416, 287, 230, 56.1, 59.8},
-    {"smollm-135m", weight_type::f16, 414, 419, 288, 232, 102, 109},
-    {"tinyllama-1.1b", weight_type::f32, 74.0, 72.4, 58.4, 51.8, 10.9, 10.3},
-    {"tinyllama-1.1b", weight_type::f16, 82.9, 79.4, 69.9, 57.2, 15.9, 15.8},
+    {25, "smollm-135m", "f32", 477, 416, 287, 230, 56.1, 59.8},
+    {25, "smollm-135m", "f16", 414, 419, 288, 232, 102, 109},
+    {25, "tinyllama-1.1b", "f32", 74.0, 72.4, 58.4, 51.8, 10.9, 10.3},
+    {25, "tinyllama-1.1b", "f16", 82.9, 79.4, 69.9, 57.2, 15.9, 15.8},
+    {26, "smollm-135m", "f32", 0, 408.5, 0, 0, 0, 55.05},
+    {26, "smollm-135m", "f16", 0, 467.5, 0, 0, 0, 91.6},
+    {26, "smollm-135m", "q4_k_m", 0, 449, 0, 0, 0, 136.5},
+    {26, "smollm-135m", "q8_0", 0, 545, 0, 0, 0, 142.5},
+    {26, "smollm-135m", "q4_0", 0, 677, 0, 0, 0, 186.5},
+    {26, "tinyllama-1.1b", "f32", 0, 78.15, 0, 0, 0, 9.7},
+    {26, "tinyllama-1.1b", "f16", 0, 115.5, 0, 0, 0, 17.6},
+    {26, "tinyllama-1.1b", "q4_k_m", 0, 66.5, 0, 0, 0, 40.75},
+    {26, "tinyllama-1.1b", "q8_0", 0, 98.5, 0, 0, 0, 36.1},
+    {26, "tinyllama-1.1b", "q4_0", 0, 137, 0, 0, 0, 47.5},
 };
 
-const llamacpp_figures* find_llamacpp(const std::string& shape, weight_type w) {
+const llamacpp_figures* find_llamacpp(int cpu_family, const std::string& shape,
+                                      const std::string& weights) {
   for (const llamacpp_figures& f : llamacpp)
-    if (shape == f.shape && w == f.weights) return &f;
+    if (f.cpu_family == cpu_family && shape == f.shape && weights == f.weights) return &f;
   return nullptr;
 }
 
 struct options {
   std::vector<std::string> shapes{"smollm-135m", "tinyllama-1.1b"};
-  std::vector<weight_type> weights{weight_type::f32, weight_type::f16};
+  std::vector<std::string> weights{"f32", "f16"};
+  std::vector<std::string> models;   // --model: files instead of random models
+  std::vector<std::int64_t> depths;  // --depth: decode after a prompt of N tokens
   std::vector<std::string> remaps{"rope", "string"};
   kv_type kv = kv_type::f16;
   load_mode load = load_mode::copy;
@@ -88,26 +117,41 @@ struct options {
   std::string model_dir = SHIFTROPE_BENCH_MODEL_DIR;
 };
 
-std::vector<std::string> split_list(const std::string& flag, const std::string& text,
-                                    std::initializer_list<const char*> allowed) {
+/// Items of a comma-separated list, each checked by `check` (which throws
+/// naming the item), duplicates dropped.
+template <class Check>
+std::vector<std::string> split_list(const std::string& text, Check check) {
   std::vector<std::string> out;
   std::size_t at = 0;
   while (at <= text.size()) {
     const std::size_t comma = std::min(text.find(',', at), text.size());
     const std::string item = text.substr(at, comma - at);
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || item == a;
-    if (!ok) throw cli::cli_error(flag, "unknown item " + cli::quoted(item));
+    check(item);
     if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
     at = comma + 1;
   }
   return out;
 }
 
+std::vector<std::string> split_list(const std::string& flag, const std::string& text,
+                                    std::initializer_list<const char*> allowed) {
+  return split_list(text, [&](const std::string& item) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || item == a;
+    if (!ok) throw cli::cli_error(flag, "unknown item " + cli::quoted(item));
+  });
+}
+
+/// Longest prompt --depth accepts (the KV cache and the prompt's time grow
+/// with it; 128 Ki positions of tinyllama's f16 cache are 2.9 GB).
+constexpr std::int64_t max_depth = std::int64_t{1} << 17;
+
 options parse(int argc, char** argv) {
   const cli::args a(argc, argv,
                     {{"--shape", true},
                      {"--weights", true},
+                     {"--model", true},
+                     {"--depth", true},
                      {"--remap", true},
                      {"--kv", true},
                      {"--load", true},
@@ -119,9 +163,33 @@ options parse(int argc, char** argv) {
   if (auto v = a.value("--shape"))
     o.shapes = split_list("--shape", *v, {"smollm-135m", "tinyllama-1.1b"});
   if (auto v = a.value("--weights")) {
-    o.weights.clear();
-    for (const std::string& w : split_list("--weights", *v, {"f32", "f16", "bf16", "q8_0"}))
-      o.weights.push_back(tools::parse_weight_type(w));
+    o.weights = split_list(*v, [](const std::string& item) {
+      try {
+        (void)tools::parse_weight_type(item);
+      } catch (const error& e) {
+        throw cli::cli_error("--weights", e.what());
+      }
+    });
+  }
+  if (auto v = a.value("--model")) {
+    o.models = split_list(*v, [](const std::string& item) {
+      if (item.empty()) throw cli::cli_error("--model", "empty file name in the list");
+    });
+  }
+  if (auto v = a.value("--depth")) {
+    for (const std::string& item : split_list(*v, [](const std::string& item) {
+           std::size_t used = 0;
+           long long n = -1;
+           try {
+             n = std::stoll(item, &used);
+           } catch (...) {
+             used = 0;
+           }
+           if (item.empty() || used != item.size() || n < 0 || n > max_depth)
+             throw cli::cli_error("--depth", "expected tokens in [0, " + std::to_string(max_depth) +
+                                                 "], got " + cli::quoted(item));
+         }))
+      o.depths.push_back(std::stoll(item));
   }
   if (auto v = a.value("--remap")) o.remaps = split_list("--remap", *v, {"rope", "string"});
   o.kv = parse_kv_type(a.get_choice("--kv", {"f32", "f16", "bf16"}, "f16"));
@@ -148,10 +216,10 @@ namespace fs = std::filesystem;
 
 /// The random model of a shape: llama architecture, separate output matrix,
 /// seed 1 (tools/random_model.hpp).
-tools::random_model_params model_params(const std::string& shape, weight_type w) {
+tools::random_model_params model_params(const std::string& shape, const std::string& weights) {
   tools::random_model_params p;
   p.config = tools::complete_shape(tools::named_shape(shape, model_arch::llama));
-  p.weights = w;
+  p.weights = tools::parse_weight_type(weights);
   p.seed = 1;
   p.name = shape;
   return p;
@@ -169,9 +237,9 @@ bool same_model(const model& m, const tools::random_model_params& p) {
 
 /// Opens <model_dir>/<shape>-<weights>.gguf, writing it first when it is
 /// absent or not the model asked for.
-model bench_model(const options& o, const std::string& shape, weight_type w) {
-  const tools::random_model_params p = model_params(shape, w);
-  const std::string file = o.model_dir + "/" + shape + "-" + weight_type_name(w) + ".gguf";
+model bench_model(const options& o, const std::string& shape, const std::string& weights) {
+  const tools::random_model_params p = model_params(shape, weights);
+  const std::string file = o.model_dir + "/" + shape + "-" + weights + ".gguf";
   if (fs::exists(file)) {
     try {
       model m = model::open(file, o.load);
@@ -190,6 +258,41 @@ model bench_model(const options& o, const std::string& shape, weight_type w) {
                                [&](const std::string& tmp) { tools::write_random_model(tmp, p); });
   return model::open(file, o.load);
 }
+
+/// The matrices of a model's layers (what decoding streams besides the
+/// classifier).
+std::vector<const weight_view*> layer_matrices(const layer_weights& L) {
+  return {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down};
+}
+
+/// The weight type holding the most bytes of the model's matrices (layers
+/// and classifier): what a file's type is called by ("Q4_K" for a Q4_K_M
+/// file whose output matrix is Q6_K).
+std::string main_weight_type(const model& m) {
+  std::vector<std::pair<std::string, double>> bytes;
+  const auto add = [&](const weight_view& v) {
+    const std::string name = weight_type_name(v.type);
+    for (auto& [n, b] : bytes)
+      if (n == name) {
+        b += static_cast<double>(v.size_bytes());
+        return;
+      }
+    bytes.emplace_back(name, static_cast<double>(v.size_bytes()));
+  };
+  add(m.weights().output);
+  for (const layer_weights& L : m.weights().layers)
+    for (const weight_view* v : layer_matrices(L)) add(*v);
+  return std::max_element(bytes.begin(), bytes.end(),
+                          [](const auto& x, const auto& y) { return x.second < y.second; })
+      ->first;
+}
+
+/// A model to time: a random one of a named shape, or a file.
+struct bench_target {
+  std::string shape;    // named shape, or the file name
+  std::string weights;  // the weights asked for, or the file's main type
+  std::string file;     // empty for random models
+};
 
 // ---------------------------------------------------------- verification --
 
@@ -289,15 +392,20 @@ bench::rate summarize(const std::vector<double>& v) {
   return {bench::median(v), *std::max_element(v.begin(), v.end())};
 }
 
+/// Bytes of one layer's weights that a decoded token reads: its matrices
+/// and its two norm vectors.
+double layer_bytes(const model& m, std::size_t layer) {
+  const layer_weights& L = m.weights().layers[layer];
+  double bytes = 2 * 4.0 * m.config().n_embd;
+  for (const weight_view* v : layer_matrices(L)) bytes += static_cast<double>(v->size_bytes());
+  return bytes;
+}
+
 /// Bytes of the weights one decoded token reads: every layer matrix, the
 /// norms, the output matrix (one row of the token embedding: not counted).
 double weight_bytes_per_token(const model& m) {
-  const model_weights& w = m.weights();
-  const model_config& c = m.config();
-  double bytes = static_cast<double>(w.output.size_bytes()) + 4.0 * c.n_embd;
-  for (const layer_weights& L : w.layers)
-    for (const weight_view* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-      bytes += static_cast<double>(v->size_bytes()) + 2 * 4.0 * c.n_embd;
+  double bytes = static_cast<double>(m.weights().output.size_bytes()) + 4.0 * m.config().n_embd;
+  for (std::size_t l = 0; l < m.weights().layers.size(); ++l) bytes += layer_bytes(m, l);
   return bytes;
 }
 
@@ -319,9 +427,7 @@ double prefill_flops(const model_config& c, std::size_t n) {
 /// One JSON object, built field by field.
 class json_line {
  public:
-  json_line& add(const char* key, const std::string& v) {
-    return raw(key, "\"" + v + "\"");  // our values need no escaping
-  }
+  json_line& add(const char* key, const std::string& v) { return raw(key, json_string(v)); }
   json_line& add(const char* key, double v) {
     if (!std::isfinite(v)) return raw(key, "null");
     char buf[32];
@@ -338,10 +444,18 @@ class json_line {
   }
 
  private:
+  static std::string json_string(const std::string& v) {
+    std::string out = "\"";
+    for (const char c : v) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (static_cast<unsigned char>(c) >= 0x20) out += c;
+    }
+    return out + "\"";
+  }
   std::string text_;
 };
 
-/// Measurements of one (shape, weights, remap).
+/// Measurements of one (model, remap).
 struct measured {
   bench::rate pp512, pp2048, tg128;
   double peak = 0;  // FMA peak right before pp512, GFLOP/s
@@ -351,22 +465,35 @@ struct measured {
   double load_before = -1, load_after = -1;
 };
 
-void print_result(const model& m, const std::string& shape, weight_type w, const std::string& remap,
-                  const options& o, int threads, const measured& r) {
+/// The fields every line of a (model, remap) starts with.
+json_line line_head(const char* bench_name, const bench_target& t, const std::string& remap,
+                    const options& o, int threads) {
+  json_line j;
+  j.add("bench", bench_name).add("shape", t.shape).add("weights", t.weights);
+  if (!t.file.empty()) j.add("file", t.file);
+  j.add("remap", remap).add("kv", kv_type_name(o.kv)).add("load", load_mode_name(o.load));
+  j.add("threads", threads).add("cpu_family", bench::read_processor().family);
+  j.add("reps", o.reps);
+  return j;
+}
+
+void print_result(const model& m, const bench_target& t, const std::string& remap, const options& o,
+                  int threads, const measured& r) {
   const double nan = std::nan("");
-  const llamacpp_figures* ref = find_llamacpp(shape, w);
-  const bool fair = threads == 2;  // llama.cpp's figures are for 2 threads
+  // Peer figures of the same processor kind only, for 2 threads, and only
+  // for the random models they were measured on.
+  const llamacpp_figures* ref =
+      t.file.empty() && threads == 2
+          ? find_llamacpp(bench::read_processor().family, t.shape, t.weights)
+          : nullptr;
   const auto ratio = [&](double ours, double theirs) {
-    return ref != nullptr && fair && ours > 0 ? ours / theirs : nan;
+    return ref != nullptr && ours > 0 && theirs > 0 ? ours / theirs : nan;
   };
   const double bw = bench::median(r.bw);
   const double bytes = weight_bytes_per_token(m);
+  const double n_layers = m.config().n_layers;
   const double pp512_gflops = prefill_flops(m.config(), 512) * 1e-9 * r.pp512.median / 512;
-  json_line j;
-  j.add("bench", "forward").add("shape", shape).add("weights", weight_type_name(w));
-  j.add("remap", remap).add("kv", kv_type_name(o.kv)).add("load", load_mode_name(o.load));
-  j.add("threads", threads);
-  j.add("reps", o.reps);
+  json_line j = line_head("forward", t, remap, o, threads);
   j.add("pp512_tps", r.pp512.median).add("pp512_tps_best", r.pp512.best);
   j.add("pp2048_tps", o.quick ? nan : r.pp2048.median);
   j.add("pp2048_tps_best", o.quick ? nan : r.pp2048.best);
@@ -378,6 +505,12 @@ void print_result(const model& m, const std::string& shape, weight_type w, const
   j.add("bandwidth_max_gbs", *std::max_element(r.bw.begin(), r.bw.end()));
   j.add("tg128_bw_fraction", bench::median(r.fraction));
   j.add("tg128_bw_fraction_best", *std::max_element(r.fraction.begin(), r.fraction.end()));
+  // Per layer: the time a decoded token spends in one layer (the classifier
+  // included, spread over the layers) beside the time its weight bytes take
+  // at the measured bandwidth; the gap is per-layer overhead.
+  j.add("tg128_layer_us", 1e6 / r.tg128.median / n_layers);
+  j.add("tg128_layer_bytes", layer_bytes(m, 0));
+  j.add("tg128_layer_us_at_bw", layer_bytes(m, 0) / (bw * 1e9) * 1e6);
   j.add("peak_gflops", r.peak).add("pp512_gflops", pp512_gflops);
   j.add("pp512_peak_fraction", pp512_gflops / r.peak);
   j.add("llamacpp_fa", "fa1");
@@ -394,22 +527,40 @@ void print_result(const model& m, const std::string& shape, weight_type w, const
 
 // ------------------------------------------------------------------ runs --
 
+/// Random token ids of the model's vocabulary (ids 0-2 left out: often
+/// control tokens).
+std::vector<int> random_tokens(const model& m, std::size_t n) {
+  tools::splitmix64 rng{42};
+  std::vector<int> tokens(n);
+  const std::uint64_t span = static_cast<std::uint64_t>(std::max(1, m.config().n_vocab - 3));
+  for (int& t : tokens)
+    t = std::min(m.config().n_vocab - 1, 3 + static_cast<int>(rng.next() % span));
+  return tokens;
+}
+
+/// The session parameters of a run: n_ctx positions, llama-bench's
+/// micro-batch of 512, STRING's paper default for a training length of
+/// n_ctx when asked.
+session_params run_params(const options& o, int threads, std::int64_t n_ctx,
+                          const std::string& remap) {
+  session_params sp;
+  sp.n_ctx = n_ctx;
+  sp.train_len = n_ctx;
+  sp.max_batch = 512;
+  sp.kv = o.kv;
+  sp.n_threads = threads;
+  if (remap == "string") sp.position_remap = string_remap::paper_default(n_ctx);
+  return sp;
+}
+
 /// Verifies, then times pp512 (FMA peak measured right before), pp2048 and
 /// tg128 (read bandwidth measured before and after each run) for one model
 /// and remap, and prints the line.
-void bench_one(const options& o, int threads, const model& m, const std::string& shape,
-               weight_type w, const std::string& remap) {
-  session_params sp;
-  sp.n_ctx = 2048;
-  sp.max_batch = 512;  // llama-bench's micro-batch
-  sp.kv = o.kv;
-  sp.n_threads = threads;
-  if (remap == "string") sp.position_remap = string_remap::paper_default(m.config().train_len);
-  tools::splitmix64 rng{42};
-  std::vector<int> tokens(2048);
-  for (int& t : tokens)
-    t = 3 + static_cast<int>(rng.next() % static_cast<std::uint64_t>(m.config().n_vocab - 3));
-  if (!check_consistency(m, sp, tokens)) fail("verification failed: ", shape, " ", remap);
+void bench_one(const options& o, int threads, const model& m, const bench_target& t,
+               const std::string& remap) {
+  const session_params sp = run_params(o, threads, 2048, remap);
+  const std::vector<int> tokens = random_tokens(m, 2048);
+  if (!check_consistency(m, sp, tokens)) fail("verification failed: ", t.shape, " ", remap);
 
   session s(m, sp);
   std::vector<float> logits(static_cast<std::size_t>(m.config().n_vocab));
@@ -440,7 +591,72 @@ void bench_one(const options& o, int threads, const model& m, const std::string&
   }
   r.tg128 = summarize(tg128);
   r.load_after = load_average();
-  print_result(m, shape, w, remap, o, threads, r);
+  print_result(m, t, remap, o, threads, r);
+}
+
+/// Decode at depth: a prompt of `depth` tokens (untimed, progress on
+/// stderr), then tg128 decoded after it, `reps` times (each run rewinds to
+/// the end of the prompt), with the attention share of the decode time from
+/// the session's timing. One line per (model, remap, depth).
+void bench_depth(const options& o, int threads, const model& m, const bench_target& t,
+                 const std::string& remap, std::int64_t depth) {
+  constexpr std::size_t n_gen = 128;
+  const std::int64_t n_ctx = depth + static_cast<std::int64_t>(n_gen);
+  const session_params sp = run_params(o, threads, n_ctx, remap);
+  const std::vector<int> tokens = random_tokens(m, static_cast<std::size_t>(n_ctx));
+  session s(m, sp);
+  std::vector<float> logits(static_cast<std::size_t>(m.config().n_vocab));
+  const double t0 = bench::now_seconds();
+  for (std::int64_t done = 0; done < depth;) {
+    const std::int64_t n = std::min<std::int64_t>(4096, depth - done);
+    s.forward(tokens.data() + done, static_cast<std::size_t>(n), done, logits.data());
+    done += n;
+    std::fprintf(stderr, "\r  prompt %lld / %lld tokens (%.0f s)", static_cast<long long>(done),
+                 static_cast<long long>(depth), bench::now_seconds() - t0);
+  }
+  if (depth > 0) std::fprintf(stderr, "\n");
+  const double prompt_s = bench::now_seconds() - t0;
+  std::fprintf(stderr, "  tg128 at depth %lld x %d\n", static_cast<long long>(depth), o.reps);
+  // Warm-up (8 tokens), then the timed runs, each from the end of the prompt.
+  for (std::size_t i = 0; i < 8; ++i)
+    s.forward(&tokens[static_cast<std::size_t>(depth) + i], 1, depth + static_cast<std::int64_t>(i),
+              logits.data());
+  std::vector<double> tps, share;
+  const double bw_before =
+      bench::measure_read_bandwidth_gbs(threads, std::size_t(512) << 20, 3).median;
+  for (int r = 0; r < o.reps; ++r) {
+    forward_timing timing;
+    s.set_timing(&timing);
+    const double t1 = bench::now_seconds();
+    for (std::size_t i = 0; i < n_gen; ++i)
+      s.forward(&tokens[static_cast<std::size_t>(depth) + i], 1,
+                depth + static_cast<std::int64_t>(i), logits.data());
+    tps.push_back(static_cast<double>(n_gen) / (bench::now_seconds() - t1));
+    s.set_timing(nullptr);
+    share.push_back(timing.total > 0 ? timing.attention / timing.total : std::nan(""));
+  }
+  const double bw_after =
+      bench::measure_read_bandwidth_gbs(threads, std::size_t(512) << 20, 3).median;
+  // The cache bytes a decoded token reads at the middle of the run: K and V
+  // of every layer and KV head over depth + 64 positions.
+  const model_config& c = m.config();
+  const double kv_elem = o.kv == kv_type::f32 ? 4 : 2;
+  const double kv_read = 2.0 * c.n_layers * c.n_kv_heads * c.head_dim * kv_elem *
+                         (static_cast<double>(depth) + n_gen / 2.0);
+  const double bytes = weight_bytes_per_token(m) + kv_read;
+  const bench::rate rate = summarize(tps);
+  json_line j = line_head("forward_depth", t, remap, o, threads);
+  j.add("depth", static_cast<double>(depth));
+  j.add("prompt_s", prompt_s);
+  j.add("tg128_tps", rate.median).add("tg128_tps_best", rate.best);
+  j.add("attention_share", bench::median(share));
+  j.add("kv_cache_bytes", static_cast<double>(s.cache().bytes()));
+  j.add("kv_bytes_read_per_token", kv_read);
+  j.add("weight_bytes_per_token", weight_bytes_per_token(m));
+  j.add("bandwidth_gbs", 0.5 * (bw_before + bw_after));
+  j.add("tg128_bw_fraction", bytes * rate.median * 1e-9 / (0.5 * (bw_before + bw_after)));
+  j.add("load", load_average());
+  j.print();
 }
 
 int run_all(const options& o) {
@@ -454,14 +670,32 @@ int run_all(const options& o) {
   machine.add("peak_gflops_best", peak.best).add("bandwidth_gbs", bw.median);
   machine.add("bandwidth_gbs_best", bw.best).add("load", load_average());
   machine.raw("build", bench::build_json(threads)).print();
-  for (const std::string& shape : o.shapes) {
-    for (const weight_type w : o.weights) {
-      const model m = bench_model(o, shape, w);
-      for (const std::string& remap : o.remaps) {
-        std::fprintf(stderr, "%s %s %s, %d threads\n", shape.c_str(), weight_type_name(w),
+  const auto run = [&](const model& m, const bench_target& t) {
+    for (const std::string& remap : o.remaps) {
+      if (o.depths.empty()) {
+        std::fprintf(stderr, "%s %s %s, %d threads\n", t.shape.c_str(), t.weights.c_str(),
                      remap.c_str(), threads);
-        bench_one(o, threads, m, shape, w, remap);
+        bench_one(o, threads, m, t, remap);
       }
+      for (const std::int64_t depth : o.depths) {
+        std::fprintf(stderr, "%s %s %s, depth %lld, %d threads\n", t.shape.c_str(),
+                     t.weights.c_str(), remap.c_str(), static_cast<long long>(depth), threads);
+        bench_depth(o, threads, m, t, remap, depth);
+      }
+    }
+  };
+  if (!o.models.empty()) {
+    for (const std::string& file : o.models) {
+      std::fprintf(stderr, "loading %s...\n", file.c_str());
+      const model m = model::open(file, o.load);
+      run(m, {fs::path(file).stem().string(), main_weight_type(m), file});
+    }
+    return 0;
+  }
+  for (const std::string& shape : o.shapes) {
+    for (const std::string& w : o.weights) {
+      const model m = bench_model(o, shape, w);
+      run(m, {shape, w, ""});
     }
   }
   return 0;

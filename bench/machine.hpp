@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <fstream>
 #include <new>
 #include <shiftrope/detail/big_buffer.hpp>
 #include <shiftrope/detail/parallel.hpp>
@@ -172,9 +173,49 @@ inline rate measure_triad_bandwidth_gbs(int n_threads, std::size_t bytes = std::
   return rate{median(gbs), *std::max_element(gbs.begin(), gbs.end())};
 }
 
-/// One JSON object describing the build: compiler, SIMD width, threads.
+/// The processor, from /proc/cpuinfo: its model name and `cpu family`
+/// (AMD: 25 = Zen 3/4, 26 = Zen 5), the two facts that tell which peer
+/// figures apply. Empty / -1 where the file or the field is absent.
+struct processor {
+  std::string model_name;
+  int family = -1;
+};
+
+inline processor read_processor() {
+  processor p;
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);) {
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : std::string();
+    if (key == "model name" && p.model_name.empty()) p.model_name = value;
+    if (key == "cpu family" && p.family < 0) {
+      try {
+        p.family = std::stoi(value);
+      } catch (...) {
+        p.family = -1;
+      }
+    }
+    if (!p.model_name.empty() && p.family >= 0) break;
+  }
+  return p;
+}
+
+/// The processor as JSON fields (no braces): "cpu":"…","cpu_family":N.
+inline std::string processor_json_fields() {
+  const processor p = read_processor();
+  std::string name;
+  for (const char c : p.model_name)
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) name += c;
+  return "\"cpu\":\"" + name + "\",\"cpu_family\":" + std::to_string(p.family);
+}
+
+/// One JSON object describing the run: processor, compiler, SIMD width,
+/// threads.
 inline std::string build_json(int threads) {
-  std::string s = "{\"compiler\":\"";
+  std::string s = "{" + processor_json_fields() + ",\"compiler\":\"";
 #if defined(__clang__)
   s += "clang " __clang_version__;
 #elif defined(__GNUC__)

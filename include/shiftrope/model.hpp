@@ -251,6 +251,10 @@ class session {
   /// Forgets every position (the next forward starts at 0).
   void reset() noexcept { n_past_ = 0; }
 
+  /// Accumulates where forward() spends its time into *timing from now on
+  /// (null: stop). The timing must outlive its use; the session only adds.
+  void set_timing(forward_timing* timing) noexcept { timing_ = timing; }
+
   /// Switches the position scheme and the logit scale (the fields
   /// position_remap, self_extend and logit_scale of session_params, checked
   /// as the constructor checks them) without reallocating the KV cache;
@@ -297,6 +301,7 @@ class session {
   // one key row [head_dim] being rotated.
   std::variant<std::vector<float>, std::vector<f16>, std::vector<bf16>> grouped_k_;
   std::vector<float> grouped_row_;
+  forward_timing* timing_ = nullptr;
 };
 
 inline session::session(const model& m, const session_params& params)
@@ -414,7 +419,8 @@ inline void session::forward(const int* tokens, std::size_t n_tokens, std::int64
                                             params_.self_extend,
                                             grouped,
                                             grouped_row_.data(),
-                                            attn_scratch_};
+                                            attn_scratch_,
+                                            timing_};
         for (std::size_t done = 0; done < n_tokens; done += max_batch_) {
           const std::size_t n = std::min(max_batch_, n_tokens - done);
           const bool last_chunk = done + n == n_tokens;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -46,7 +47,42 @@ struct forward_state {
         hb2(hb.size()) {}
 };
 
+/// Where the forward pass spends its time, accumulated over every call of a
+/// session given one (session::set_timing); left untouched otherwise. The
+/// clock is read around each attention layer and each matrix product only
+/// when a timing is attached, so an unobserved session pays nothing.
+struct forward_timing {
+  double total = 0;          ///< seconds in forward chunks, all work included
+  double attention = 0;      ///< keys rotated into the cache and the attention kernel
+  double matmul = 0;         ///< products with weight matrices (layers and classifier)
+  std::uint64_t tokens = 0;  ///< tokens fed
+  std::uint64_t chunks = 0;  ///< forward chunks run
+
+  /// Seconds in neither attention nor matrix products: embeddings, norms,
+  /// biases, SwiGLU, residual additions.
+  [[nodiscard]] double other() const noexcept { return total - attention - matmul; }
+};
+
 namespace detail {
+
+/// Adds the seconds between construction and destruction to *sink (nothing
+/// when sink is null: no clock is read).
+class stopwatch {
+ public:
+  explicit stopwatch(double* sink) noexcept : sink_(sink) {
+    if (sink_ != nullptr) t0_ = std::chrono::steady_clock::now();
+  }
+  ~stopwatch() {
+    if (sink_ != nullptr)
+      *sink_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  stopwatch(const stopwatch&) = delete;
+  stopwatch& operator=(const stopwatch&) = delete;
+
+ private:
+  double* sink_;
+  std::chrono::steady_clock::time_point t0_{};
+};
 
 /// Which logit rows a chunk computes (the last chunk of a forward call, or
 /// every chunk when all rows are wanted).
@@ -67,6 +103,7 @@ struct forward_pass {
   KV* grouped_k;  // Self-Extend: [n_layers × n_kv_heads × n_ctx × head_dim] keys at floor(n/G)
   float* grouped_row;                    // Self-Extend: [head_dim] one key being rotated
   std::vector<std::byte>& attn_scratch;  // the kernel's scratch, grown on demand
+  forward_timing* timing;                // where time is accumulated, or null
 };
 
 /// The element type of a kv_storage.
@@ -136,6 +173,18 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
   const float eps = static_cast<float>(c.rms_eps);
   const int nt = f.attention.n_threads;
   forward_state& s = f.state;
+  forward_timing* const timing = f.timing;
+  const stopwatch whole(timing ? &timing->total : nullptr);
+  double* const mm = timing ? &timing->matmul : nullptr;
+  const auto product = [&](const weight_view& wv, const float* x, std::size_t x_stride, float* y,
+                           std::size_t y_stride, std::size_t n_rows) {
+    const stopwatch sw(mm);
+    matmul(wv, x, x_stride, y, y_stride, n_rows, nt);
+  };
+  if (timing != nullptr) {
+    timing->tokens += n;
+    ++timing->chunks;
+  }
 
   // The attention scratch is the same for every layer of the chunk; it grows
   // (rarely: its size depends on the batch and the thread plan, not on the
@@ -153,9 +202,9 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
     // xb = rmsnorm(x) · attn_norm;  q, k, v = xb · W{q,k,v}ᵀ (+ bias)
     for (std::size_t t = 0; t < n; ++t)
       ops::rmsnorm(&s.x[t * d], L.attn_norm, &s.xb[t * d], d, eps);
-    matmul(L.wq, s.xb.data(), d, s.q.data(), qd, n, nt);
-    matmul(L.wk, s.xb.data(), d, s.k.data(), kvd, n, nt);
-    matmul(L.wv, s.xb.data(), d, s.v.data(), kvd, n, nt);
+    product(L.wq, s.xb.data(), d, s.q.data(), qd, n);
+    product(L.wk, s.xb.data(), d, s.k.data(), kvd, n);
+    product(L.wv, s.xb.data(), d, s.v.data(), kvd, n);
     if (L.bq != nullptr) {
       for (std::size_t t = 0; t < n; ++t) {
         ops::add(&s.q[t * qd], L.bq, qd);
@@ -163,16 +212,19 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
         ops::add(&s.v[t * kvd], L.bv, kvd);
       }
     }
-    attention_layer(f, l, n, pos0);  // att [n × qd]
+    {
+      const stopwatch sw(timing ? &timing->attention : nullptr);
+      attention_layer(f, l, n, pos0);  // att [n × qd]
+    }
     // x += att · Woᵀ
-    matmul(L.wo, s.att.data(), qd, s.xb.data(), d, n, nt);
+    product(L.wo, s.att.data(), qd, s.xb.data(), d, n);
     for (std::size_t t = 0; t < n; ++t) ops::add(&s.x[t * d], &s.xb[t * d], d);
     // x += (silu(xb · W1ᵀ) ⊙ (xb · W3ᵀ)) · W2ᵀ,  xb = rmsnorm(x) · ffn_norm
     for (std::size_t t = 0; t < n; ++t) ops::rmsnorm(&s.x[t * d], L.ffn_norm, &s.xb[t * d], d, eps);
-    matmul(L.w_gate, s.xb.data(), d, s.hb.data(), ff, n, nt);
-    matmul(L.w_up, s.xb.data(), d, s.hb2.data(), ff, n, nt);
+    product(L.w_gate, s.xb.data(), d, s.hb.data(), ff, n);
+    product(L.w_up, s.xb.data(), d, s.hb2.data(), ff, n);
     for (std::size_t t = 0; t < n; ++t) ops::swiglu(&s.hb[t * ff], &s.hb2[t * ff], ff);
-    matmul(L.w_down, s.hb.data(), ff, s.xb.data(), d, n, nt);
+    product(L.w_down, s.hb.data(), ff, s.xb.data(), d, n);
     for (std::size_t t = 0; t < n; ++t) ops::add(&s.x[t * d], &s.xb[t * d], d);
   }
 
@@ -181,7 +233,7 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
   const std::size_t first = rows == chunk_rows::all ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t)
     ops::rmsnorm(&s.x[t * d], w.output_norm, &s.xb[t * d], d, eps);
-  matmul(w.output, &s.xb[first * d], d, logits, static_cast<std::size_t>(c.n_vocab), n - first, nt);
+  product(w.output, &s.xb[first * d], d, logits, static_cast<std::size_t>(c.n_vocab), n - first);
 }
 
 // Compile time, for programs with many translation units that run sessions:
