@@ -370,6 +370,32 @@ TEST_CASE("forward: 1 and 2 threads agree") {
   }
 }
 
+TEST_CASE("session timing: counts tokens and chunks, parts within the total, off by default") {
+  if (!have({shared("stories260K.bin"), shared("golden/story64.tokens")})) return;
+  const std::vector<int> tokens = read_tokens(shared("golden/story64.tokens"));
+  const model m = model::open(shared("stories260K.bin"));
+  session_params p;
+  p.max_batch = 16;  // 64 tokens: 4 chunks
+  session s(m, p);
+  forward_timing t;
+  s.set_timing(&t);
+  const std::vector<float> with_timing = s.forward(tokens, 0, logits_rows::all);
+  for (int i = 0; i < 3; ++i) (void)s.forward({7 + i}, 64 + i);
+  CHECK(t.tokens == tokens.size() + 3);
+  CHECK(t.chunks == 4 + 3);
+  CHECK(t.attention > 0);
+  CHECK(t.matmul > 0);
+  CHECK(t.attention + t.matmul <= t.total);
+  CHECK(t.other() >= 0);
+  // Detached: nothing more is added, and the logits never depended on it.
+  s.set_timing(nullptr);
+  const forward_timing before = t;
+  const std::vector<float> without = s.forward(tokens, 0, logits_rows::all);
+  CHECK(t.tokens == before.tokens);
+  CHECK(t.total == before.total);
+  CHECK(without == with_timing);
+}
+
 TEST_CASE("forward: logit_scale c equals query weights scaled by c") {
   // q·k scales linearly with Wq, so a model whose Wq is multiplied by c
   // must give the logits of the original with logit_scale = c.
