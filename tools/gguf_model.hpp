@@ -35,17 +35,7 @@ inline weight_type parse_weight_type(std::string_view s) {
 
 /// The GGUF tensor type of a weight type.
 inline ggml_type to_ggml_type(weight_type t) noexcept {
-  switch (t) {
-    case weight_type::f16:
-      return ggml_type::f16;
-    case weight_type::bf16:
-      return ggml_type::bf16;
-    case weight_type::q8_0:
-      return ggml_type::q8_0;
-    case weight_type::f32:
-      break;
-  }
-  return ggml_type::f32;
+  return weight_info(t).ggml;
 }
 
 /// The storage of a tensor with dims `dims` when matrices are asked to be
