@@ -28,20 +28,17 @@
 
 namespace shiftrope::tools {
 
-/// "f32", "f16", "bf16", "q8_0" -> weight_type; throws naming the value.
+/// A weight type's short name ("f32", "q4_k", ...) -> weight_type; throws
+/// naming the value.
 inline weight_type parse_weight_type(std::string_view s) {
-  for (const weight_type t :
-       {weight_type::f32, weight_type::f16, weight_type::bf16, weight_type::q8_0})
-    if (s == weight_type_name(t)) return t;
-  fail("weight type: expected f32, f16, bf16 or q8_0, got \"", s, "\"");
+  for (std::size_t i = 0; i < weight_type_count; ++i)
+    if (s == weight_type_name(static_cast<weight_type>(i))) return static_cast<weight_type>(i);
+  fail("weight type: unknown \"", s, "\"");
 }
 
 /// The GGUF tensor type of a weight type.
 inline ggml_type to_ggml_type(weight_type t) noexcept {
-  if (t == weight_type::f16) return ggml_type::f16;
-  if (t == weight_type::bf16) return ggml_type::bf16;
-  if (t == weight_type::q8_0) return ggml_type::q8_0;
-  return ggml_type::f32;
+  return weight_info(t).ggml;
 }
 
 /// The storage of a tensor with dims `dims` when matrices are asked to be
@@ -146,35 +143,16 @@ inline void encode_floats(ggml_type t, const float* src, std::size_t n, std::uin
   quantize_row(t, src, dst, n);
 }
 
-/// Decodes n elements of type t at src (any alignment) into dst: F32, F16,
-/// BF16 and Q8_0. Throws naming the type for another type or n not a whole
-/// number of blocks.
+/// Decodes n elements of type t at src into dst with the library's
+/// reference dequantizer (dequantize_row), for every type it computes with.
+/// src must be aligned to 2 bytes (4 for F32), as rows of GGUF tensors are.
+/// Throws naming the type for another type or n not a whole number of
+/// blocks.
 inline void decode_floats(ggml_type t, const std::uint8_t* src, std::size_t n, float* dst) {
-  const ggml_type_traits info = ggml_type_info(t);
-  if (info.name != nullptr && n % info.block_size != 0)
-    fail("decode_floats: ", n, " values of ", info.name, " are not whole blocks");
-  switch (t) {
-    case ggml_type::f32:
-      if (n != 0) std::memcpy(dst, src, n * sizeof(float));
-      return;
-    case ggml_type::f16:
-    case ggml_type::bf16:
-      for (std::size_t i = 0; i < n; ++i) {
-        std::uint16_t bits;
-        std::memcpy(&bits, src + 2 * i, 2);
-        dst[i] = t == ggml_type::f16 ? to_float(f16{bits}) : to_float(bf16{bits});
-      }
-      return;
-    case ggml_type::q8_0:
-      for (std::size_t b = 0; b < n / q8_0_block::size; ++b) {
-        q8_0_block block;  // aligned copy: src is a byte stream
-        std::memcpy(&block, src + b * sizeof(q8_0_block), sizeof(q8_0_block));
-        dequantize_q8_0(&block, dst + b * q8_0_block::size, 1);
-      }
-      return;
-    default:
-      fail("decode_floats: cannot decode ", ggml_type_name(t));
-  }
+  weight_type w{};
+  if (!weight_type_of_ggml(t, w))
+    fail("decode_floats: cannot decode ", ggml_type_name(t), " (", supported_ggml_types(), ")");
+  dequantize_row(w, src, dst, n);
 }
 
 /// The encoding of n floats as type t, as a byte vector.

@@ -22,7 +22,7 @@
 //   IQ4_NL, IQ4_XS: half the gap between neighbouring table values (at most
 //     12 units) and 14 units at the top end (the table spans -127 .. 113).
 // plus the rounding of stored f16 scales where the rule computes the levels
-// with the unrounded scale (Q4_0 .. Q8_0, IQ4_NL).
+// with the unrounded scale (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
 #pragma once
 
 #include <algorithm>
@@ -34,14 +34,11 @@
 #include <shiftrope/ggml_type.hpp>
 #include <shiftrope/matmul.hpp>
 #include <shiftrope/numeric.hpp>
+#include <shiftrope/quant.hpp>
 
 namespace shiftrope {
 
 namespace detail::quantize_impl {
-
-/// The 16 values of the IQ4_NL / IQ4_XS code book, in units of the scale.
-inline constexpr std::int8_t iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                               1,    13,   25,  38,  53,  69,  89,  113};
 
 /// Where a quantizer is (for messages): the type and the block.
 struct where {
@@ -172,9 +169,13 @@ inline int nearest_iq4(float v) noexcept {
 }
 
 /// IQ4_NL (18 bytes: f16 d, 16 bytes of nibbles as Q4_0; value = d *
-/// iq4_values[q]): d = max / -127 (the largest magnitude lands on -127).
+/// iq4_values[q]): d = max / -127 (the largest magnitude lands on -127),
+/// its magnitude rounded up to f16 so that every value stays within the
+/// table's span.
 inline void iq4_nl(const float* x, std::uint8_t* out, where w) {
-  const f16 h = scale_f16(signed_max(x, 32) / -127.0f, w, "scale");
+  const float max = signed_max(x, 32);
+  f16 h = scale_f16_up(std::fabs(max) / 127.0f, w, "scale");
+  if (max > 0.0f) h.bits |= 0x8000u;  // d < 0: the positive maximum lands on -127
   put_f16(out, h);
   const float d = to_float(h);
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -452,13 +453,15 @@ inline void quantize_row(ggml_type t, const float* src, void* dst, std::size_t n
     }
     return;
   }
+  const std::size_t bs = info.block_size;
   if (t == ggml_type::q8_0) {  // GGUF's reference rule, through an aligned block
     q8_0_block block;
-    for (std::size_t b = 0; b < n / q8_0_block::size; ++b) {
+    for (std::size_t b = 0; b < n / bs; ++b) {
+      q::check_finite(src + b * bs, bs, b * bs, info.name);
       try {
-        quantize_q8_0(src + b * q8_0_block::size, &block, q8_0_block::size);
-      } catch (const error& e) {
-        fail("quantize_row(Q8_0): block ", b, " (src[", b * q8_0_block::size, "..]): ", e.what());
+        quantize_q8_0(src + b * bs, &block, bs);
+      } catch (const error& e) {  // the scale overflows f16
+        fail("quantize_row(Q8_0): block ", b, ": ", e.what());
       }
       std::memcpy(out + b * sizeof(q8_0_block), &block, sizeof(q8_0_block));
     }
@@ -501,11 +504,16 @@ inline void quantize_row(ggml_type t, const float* src, void* dst, std::size_t n
       fn = q::iq4_xs;
       break;
   }
-  const std::size_t bs = info.block_size;
   for (std::size_t b = 0; b < n / bs; ++b) {
     q::check_finite(src + b * bs, bs, b * bs, info.name);
     fn(src + b * bs, out + b * info.type_size, q::where{info.name, b});
   }
+}
+
+/// quantize_row for a weight type: writes n floats as t
+/// (weight_row_bytes(t, n) bytes at dst). Throws as the GGUF-type version.
+inline void quantize_row(weight_type t, const float* src, void* dst, std::size_t n) {
+  quantize_row(weight_info(t).ggml, src, dst, n);
 }
 
 }  // namespace shiftrope
