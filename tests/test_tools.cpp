@@ -946,7 +946,7 @@ TEST_CASE("quantize_row: rows the grid holds come back exactly") {
   }
 }
 
-TEST_CASE("quantize_row: Q8_0 is quantize_q8_0; F32, F16 and BF16 are conversions") {
+TEST_CASE("quantize_row: Q8_0 as quantize_q8_0 writes it, F32, F16 and BF16 as conversions") {
   rng64 rng{7};
   std::vector<float> x(96);
   for (float& v : x) v = rng.uniform(-4, 4);
