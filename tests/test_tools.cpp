@@ -1234,3 +1234,45 @@ TEST_CASE("shiftrope-convert: bad GGUF input exits 2 naming it") {
     CHECK(!fs::exists(out + ".partial"));
   }
 }
+
+TEST_CASE("shiftrope-convert: llama2.c checkpoint to the 32-element block types") {
+  // stories260K: rows of 64 (whole blocks of 32) except ffn_down (172: F32).
+  if (!have({shared("stories260K.bin"), shared("tok512.bin")})) return;
+  const llama2c_checkpoint ck = llama2c_checkpoint::open(shared("stories260K.bin"));
+  const float* wq2 = ck.wq().layer(2);  // [64 × 64]
+  for (const weight_type w : {weight_type::q4_0, weight_type::q5_1, weight_type::iq4_nl}) {
+    const std::string name = weight_type_name(w);
+    CAPTURE(name);
+    const std::string file = path("stories-" + name + ".gguf");
+    const result r = run(kConvert, {shared("stories260K.bin"), "-z", shared("tok512.bin"),
+                                    "--weights", name, "-o", file});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(r.err.find("blk.4.ffn_down.weight stays f32 (row length 172") != std::string::npos);
+    const gguf_file f = gguf_file::open(file);
+    const gguf_tensor& t = f.tensor("blk.2.attn_q.weight");
+    REQUIRE(t.type == weight_info(w).ggml);
+    CHECK(f.tensor("blk.2.ffn_down.weight").type == ggml_type::f32);
+    for (std::size_t row = 0; row < 64; ++row)
+      check_decodes_near(w, t.data + row * weight_row_bytes(w, 64), wq2 + 64 * row, 64);
+    const model m = model::from_gguf(gguf_file::open(file));
+    session s(m);
+    for (const float x : s.forward({1, 403, 407}, 0)) REQUIRE(std::isfinite(x));
+  }
+}
+
+TEST_CASE("shiftrope-make-model: q4_k_m with a tied classifier puts token_embd in Q6_K") {
+  const std::string file = path("tied-q4_k_m.gguf");
+  run_ok(kMakeModel, {"--n-embd", "256", "--n-layers", "1", "--n-heads", "4", "--n-ff", "256",
+                      "--vocab", "300", "--tied", "--weights", "q4_k_m", "-o", file});
+  const gguf_file f = gguf_file::open(file);
+  CHECK(f.find_tensor("output.weight") == nullptr);
+  CHECK(f.tensor("token_embd.weight").type == ggml_type::q6_k);
+  // One layer: l = 0 >= 7 * 1 / 8 = 0, so attn_v and ffn_down in Q6_K too.
+  CHECK(f.tensor("blk.0.attn_v.weight").type == ggml_type::q6_k);
+  CHECK(f.tensor("blk.0.ffn_down.weight").type == ggml_type::q6_k);
+  CHECK(f.tensor("blk.0.attn_q.weight").type == ggml_type::q4_k);
+  CHECK(f.tensor("blk.0.ffn_up.weight").type == ggml_type::q4_k);
+  const model m = model::from_gguf(gguf_file::open(file));
+  session s(m);
+  for (const float x : s.forward({1, 2, 3}, 0)) REQUIRE(std::isfinite(x));
+}
