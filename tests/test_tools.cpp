@@ -663,7 +663,7 @@ TEST_CASE("tools: bad flags and inputs exit 2 with one line naming the problem")
       {&kMakeModel, {"--shape", "big", "-o", out}, "--shape: unknown shape 'big'"},
       {&kMakeModel,
        {"--shape", "tiny", "--weights", "q4", "-o", out},
-       "--weights: weight type: unknown \"q4\""},
+       "--weights: unknown weight type 'q4' (expected one of: f32, f16, bf16, q8_0, q4_0"},
       {&kMakeModel, {"--shape", "tiny", "--arch", "gpt2", "-o", out}, "--arch"},
       {&kMakeModel, {"--shape", "tiny", "--n-embd", "0", "-o", out}, "--n-embd"},
       {&kMakeModel, {"--shape", "tiny", "--n-embd", "6x", "-o", out}, "--n-embd"},

@@ -94,7 +94,7 @@ inline weight_scheme parse_weight_scheme(std::string_view s) {
     if (s == e.name) return weight_scheme{e.name, e.type, s == "q4_k_m", e.file_type};
   std::string list;
   for (const char* n : weight_scheme_names) list += (list.empty() ? "" : ", ") + std::string(n);
-  fail("weight type: unknown \"", s, "\" (expected one of: ", list, ")");
+  fail("unknown weight type '", s, "' (expected one of: ", list, ")");
 }
 
 /// The scheme that stores every matrix as t.
