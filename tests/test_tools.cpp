@@ -1170,14 +1170,24 @@ TEST_CASE("shiftrope-convert: quantized GGUF files decode to F32 with the same l
       CHECK(std::memcmp(tb.data, want.data(), want.size() * sizeof(float)) == 0);
     }
     // The library computes with the stored weights either way: the logits
-    // agree up to float rounding.
+    // agree up to float rounding, for a prefill (matrix products) and then
+    // decoding steps of one token (matrix-vector products).
     const model ma = model::from_gguf(gguf_file::open(in));
     const model mb = model::from_gguf(gguf_file::open(out));
     session sa(ma), sb(mb);
-    const logit_diff d = compare_logits(sa.forward(tokens, 0, logits_rows::all),
-                                        sb.forward(tokens, 0, logits_rows::all), 512);
-    MESSAGE(name, ": quantized vs converted F32 logits, max |diff| = ", d.max_abs);
+    const std::vector<int> prompt(tokens.begin(), tokens.end() - 4);
+    const logit_diff d = compare_logits(sa.forward(prompt, 0, logits_rows::all),
+                                        sb.forward(prompt, 0, logits_rows::all), 512);
+    MESSAGE(name, ": quantized vs converted F32 logits, prefill max |diff| = ", d.max_abs);
     CHECK(d.max_abs <= 1e-4);
+    for (std::size_t i = prompt.size(); i < tokens.size(); ++i) {
+      const auto pos = static_cast<std::int64_t>(i);
+      const logit_diff step =
+          compare_logits(sa.forward({tokens[i]}, pos), sb.forward({tokens[i]}, pos), 512);
+      CAPTURE(i);
+      CHECK(step.max_abs <= 1e-4);
+      if (i + 1 == tokens.size()) MESSAGE(name, ": decoding max |diff| = ", step.max_abs);
+    }
   }
   SUBCASE("--weights f16: matrices in F16, vectors in F32") {
     const std::string in = shared("quant/qllama-Q4_K_M.gguf");
