@@ -5,6 +5,7 @@
 // F16 (to inspect quantized files and check round trips). See --help.
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <shiftrope/gguf.hpp>
 #include <string>
@@ -105,9 +106,14 @@ int convert_gguf(const std::string& in, const cli::args& a) {
           std::vector<float> row(n_in);
           std::vector<std::uint8_t> bytes(
               static_cast<std::size_t>(shiftrope::ggml_row_bytes(type, n_in)));
+          // Each input row is copied to an aligned buffer first: a file with
+          // general.alignment 1 may place a tensor at any byte.
+          std::vector<std::uint64_t> staged((in_bytes + 7) / 8);
           for (std::uint64_t r = 0; r < t.n_rows(); ++r) {  // row by row: the input stays mapped
             try {
-              tools::decode_floats(t.type, t.data + r * in_bytes, n_in, row.data());
+              std::memcpy(staged.data(), t.data + r * in_bytes, in_bytes);
+              tools::decode_floats(t.type, reinterpret_cast<const std::uint8_t*>(staged.data()),
+                                   n_in, row.data());
               tools::encode_floats(type, row.data(), n_in, bytes.data());
             } catch (const shiftrope::error& e) {
               shiftrope::fail(in, ": tensor '", t.name, "' (", shiftrope::ggml_type_name(t.type),

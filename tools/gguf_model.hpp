@@ -145,7 +145,8 @@ inline void encode_floats(ggml_type t, const float* src, std::size_t n, std::uin
 
 /// Decodes n elements of type t at src into dst with the library's
 /// reference dequantizer (dequantize_row), for every type it computes with.
-/// src must be aligned to 2 bytes (4 for F32), as rows of GGUF tensors are.
+/// src must be aligned for the type's storage (4 bytes for F32, 2 for the
+/// others), as rows of GGUF tensors usually are but need not be.
 /// Throws naming the type for another type or n not a whole number of
 /// blocks.
 inline void decode_floats(ggml_type t, const std::uint8_t* src, std::size_t n, float* dst) {
