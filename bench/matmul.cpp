@@ -1,6 +1,8 @@
 // shiftrope-bench-matmul: GEMV (decode) and GEMM (prefill, 512 tokens) on
-// the weight shapes of smollm-135m and tinyllama-1.1b, weights in f32, f16,
-// bf16 and Q8_0, stated against the machine's FMA peak and read bandwidth
+// the weight shapes of smollm-135m and tinyllama-1.1b, weights in every
+// type of the table (f32, f16, bf16, Q8_0, the legacy, K and IQ4 quants;
+// shapes whose n_in is not a whole number of a type's blocks are skipped),
+// stated against the machine's FMA peak and read bandwidth
 // measured in the same run (bench/machine.hpp).
 //
 // Each shape is first checked against a double-precision reference on
@@ -25,19 +27,34 @@ namespace {
 using namespace shiftrope;
 namespace mi = shiftrope::detail::matmul_impl;
 
+template <class T, class = void>
+struct has_m : std::false_type {};
+template <class T>
+struct has_m<T, std::void_t<decltype(T::m)>> : std::true_type {};
+template <class T, class = void>
+struct has_dmin : std::false_type {};
+template <class T>
+struct has_dmin<T, std::void_t<decltype(T::dmin)>> : std::true_type {};
+
+/// Every weight type, in table order.
+std::vector<weight_type> all_types() {
+  std::vector<weight_type> v;
+  for (std::size_t i = 0; i < weight_type_count; ++i) v.push_back(static_cast<weight_type>(i));
+  return v;
+}
+
 struct options {
   bool quick = false;      // a subset of shapes and fewer repetitions
   int threads = 0;         // <= 0: OpenMP's default
   int reps = 0;            // timed repetitions; 0: 10 for GEMV sweeps, 5 for GEMM
   std::string op = "all";  // gemv, gemm or all
-  std::vector<weight_type> types{weight_type::f32, weight_type::f16, weight_type::bf16,
-                                 weight_type::q8_0};
+  std::vector<weight_type> types = all_types();
   bool compare_rows = true;  // also time the row-streaming GEMM (the unpacked variant)
 };
 
 constexpr const char* usage =
     "usage: shiftrope-bench-matmul [--quick] [--threads N] [--reps N] [--op gemv|gemm|all]\n"
-    "                              [--types f32,f16,bf16,q8_0] [--no-compare]\n"
+    "                              [--types f32,f16,q4_k,...] [--no-compare]\n"
     "Times GEMV and GEMM (512 tokens) on smollm-135m and tinyllama-1.1b weight shapes and\n"
     "prints JSON lines with GFLOP/s, weight GB/s, and the FMA peak and read bandwidth\n"
     "measured in the same run.\n";
@@ -86,10 +103,13 @@ options parse(int argc, char** argv) {
         const std::size_t q = std::min(list.find(',', p), list.size());
         const std::string name = list.substr(p, q - p);
         bool found = false;
-        for (weight_type t :
-             {weight_type::f32, weight_type::f16, weight_type::bf16, weight_type::q8_0})
+        std::string known;
+        for (weight_type t : all_types()) {
           if (name == weight_type_name(t)) o.types.push_back(t), found = true;
-        if (!found) bad_flag("--types: '" + name + "' is not f32, f16, bf16 or q8_0");
+          known += known.empty() ? "" : ", ";
+          known += weight_type_name(t);
+        }
+        if (!found) bad_flag("--types: '" + name + "' is not one of " + known);
         p = q + 1;
       }
     } else {
@@ -113,7 +133,9 @@ struct splitmix64 {
   }
 };
 
-/// Random weights [n_out × n_in] stored as `type`, written to dst (row_bytes each).
+/// Random weights [n_out × n_in] stored as `type`, written to dst (row_bytes
+/// each): f32 / f16 / bf16 rounded from uniform values, Q8_0 quantized from
+/// them, the other block types random bytes with finite scales of mixed sign.
 void fill_weights(weight_type type, std::size_t n_out, std::size_t n_in, unsigned char* dst,
                   std::uint64_t seed) {
   splitmix64 rng{seed};
@@ -122,61 +144,51 @@ void fill_weights(weight_type type, std::size_t n_out, std::size_t n_in, unsigne
   for (std::size_t o = 0; o < n_out; ++o) {
     for (float& v : row) v = 0.1f * rng.uniform();
     unsigned char* out = dst + o * rb;
-    for (std::size_t i = 0; i < n_in && type != weight_type::q8_0; ++i) {
-      if (type == weight_type::f32) std::memcpy(out + 4 * i, &row[i], 4);
-      const std::uint16_t h = type == weight_type::f16 ? to_f16(row[i]).bits : to_bf16(row[i]).bits;
-      if (type != weight_type::f32) std::memcpy(out + 2 * i, &h, 2);
-    }
-    if (type == weight_type::q8_0) {
-      std::vector<q8_0_block> blocks(n_in / 32);
-      quantize_q8_0(row.data(), blocks.data(), n_in);
-      std::memcpy(out, blocks.data(), rb);
-    }
+    visit_weight_type(type, [&](auto tag) {
+      using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+      if constexpr (std::is_same_v<T, float>) {
+        std::memcpy(out, row.data(), rb);
+      } else if constexpr (std::is_same_v<T, f16> || std::is_same_v<T, bf16>) {
+        for (std::size_t i = 0; i < n_in; ++i) {
+          const T h = convert<T>(row[i]);
+          std::memcpy(out + 2 * i, &h, 2);
+        }
+      } else if constexpr (std::is_same_v<T, q8_0_block>) {
+        std::vector<q8_0_block> blocks(n_in / 32);
+        quantize_q8_0(row.data(), blocks.data(), n_in);
+        std::memcpy(out, blocks.data(), rb);
+      } else {
+        for (std::size_t k = 0; k < rb; ++k)
+          out[k] = static_cast<unsigned char>(128.0f * (rng.uniform() + 1.0f));
+        for (std::size_t b = 0; b < rb / sizeof(T); ++b) {
+          T blk;
+          std::memcpy(&blk, out + b * sizeof(T), sizeof(T));
+          blk.d = to_f16(0.01f * rng.uniform());
+          if constexpr (has_m<T>::value) blk.m = to_f16(0.01f * rng.uniform());
+          if constexpr (has_dmin<T>::value) blk.dmin = to_f16(0.01f * rng.uniform());
+          std::memcpy(out + b * sizeof(T), &blk, sizeof(T));
+        }
+      }
+    });
   }
 }
 
-/// W[o, i] decoded in plain scalar code (independent of the kernels).
+/// W[o, i] decoded in plain scalar code (the reference dequantizer of the
+/// table, independent of the kernels).
 double weight_at(const weight_view& w, std::size_t o, std::size_t i) {
   const unsigned char* row = static_cast<const unsigned char*>(w.data) + o * w.row_bytes();
-  switch (w.type) {
-    case weight_type::f32: {
-      float v;
-      std::memcpy(&v, row + 4 * i, 4);
-      return v;
-    }
-    case weight_type::f16: {
-      f16 h;
-      std::memcpy(&h, row + 2 * i, 2);
-      return to_float(h);
-    }
-    case weight_type::bf16: {
-      bf16 h;
-      std::memcpy(&h, row + 2 * i, 2);
-      return to_float(h);
-    }
-    case weight_type::q8_0: {
-      q8_0_block b;
-      std::memcpy(&b, row + i / 32 * sizeof b, sizeof b);
-      return static_cast<double>(to_float(b.d)) * b.qs[i % 32];
-    }
-  }
-  return 0;
+  const weight_type_info& r = weight_info(w.type);
+  float block[256];
+  const std::size_t b = i / r.block_size;
+  r.dequantize_row(row + b * r.unit_bytes, block, r.block_size);
+  return block[i % r.block_size];
 }
 
 /// Calls f(wt) with the weight data as a typed pointer (const float*,
-/// const f16*, const bf16* or const q8_0_block*).
+/// const f16*, ..., const q4_k_block*, ...).
 template <class F>
 void with_typed(const weight_view& w, F&& f) {
-  switch (w.type) {
-    case weight_type::f32:
-      return f(static_cast<const float*>(w.data));
-    case weight_type::f16:
-      return f(static_cast<const f16*>(w.data));
-    case weight_type::bf16:
-      return f(static_cast<const bf16*>(w.data));
-    case weight_type::q8_0:
-      return f(static_cast<const q8_0_block*>(w.data));
-  }
+  visit_weight_type(w.type, [&](auto tag) { f(static_cast<decltype(tag)>(w.data)); });
 }
 
 /// Checks `samples` outputs (all if samples == 0) of y against a double
@@ -384,7 +396,7 @@ bool bench_small_batches(const context& c, const shape& s, weight_type type) {
 /// Full check of a small product per type (GEMV and GEMM paths) before timing.
 bool check_small(const context& c) {
   for (weight_type type : c.opt.types) {
-    const std::size_t n_out = 77, n_in = 320;
+    const std::size_t n_out = 77, n_in = 512;
     std::vector<std::uint64_t> storage((weight_row_bytes(type, n_in) * n_out + 7) / 8);
     fill_weights(type, n_out, n_in, reinterpret_cast<unsigned char*>(storage.data()), 5);
     const weight_view w{storage.data(), type, n_out, n_in};
@@ -431,6 +443,7 @@ int main(int argc, char** argv) {
         // Bandwidth drifts by up to 1.7x within minutes here: re-measure next to each shape.
         c.bandwidth = bench::measure_read_bandwidth_gbs(c.threads, std::size_t(512) << 20, 3);
         for (weight_type t : c.opt.types) {
+          if (s.n_in % weight_info(t).block_size != 0) continue;  // not whole blocks
           std::fprintf(stderr, "gemv %s %s %zux%zu\n", s.model, weight_type_name(t), s.n_out,
                        s.n_in);
           if (!bench_gemv(c, s, t)) return 1;
@@ -443,6 +456,7 @@ int main(int argc, char** argv) {
         // next to each shape.
         c.peak = bench::measure_fma_peak_gflops(c.threads, 3);
         for (weight_type t : c.opt.types) {
+          if (s.n_in % weight_info(t).block_size != 0) continue;  // not whole blocks
           std::fprintf(stderr, "gemm %s %s %zux%zu x 512 tokens\n", s.model, weight_type_name(t),
                        s.n_out, s.n_in);
           const bool compare = c.opt.compare_rows && !c.opt.quick && t == weight_type::f32;

@@ -7,6 +7,7 @@
 // Writes OUT_DIR/<target>/<name> for the targets gguf, llama2c,
 // tokenizer_spm, tokenizer_bpe, cli and model_config. With SHARED_DIR (the read-only data
 // beside the project), also the vocabularies' test texts and tok512.bin.
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <shiftrope/gguf_writer.hpp>
 #include <shiftrope/numeric.hpp>
+#include <shiftrope/quantize.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,7 +61,9 @@ void put_f32(bytes& b, float v) {
 // ---- GGUF ----
 
 /// Deterministic tensor contents: finite positive values in [0.5, 1.375]
-/// for the float types (rope_freqs must be positive), a byte pattern otherwise.
+/// for the float types (rope_freqs must be positive), the same values
+/// quantized for the block types quantize_row writes (valid blocks: finite
+/// scales), a byte pattern otherwise.
 bytes filler(shiftrope::ggml_type type, std::size_t n_bytes) {
   using shiftrope::ggml_type;
   bytes b(n_bytes);
@@ -76,6 +80,11 @@ bytes filler(shiftrope::ggml_type type, std::size_t n_bytes) {
                                                         : shiftrope::to_bf16(value(i)).bits;
       std::memcpy(&b[2 * i], &bits, 2);
     }
+  } else if (shiftrope::quantize_supported(type)) {
+    const shiftrope::ggml_type_traits info = shiftrope::ggml_type_info(type);
+    std::vector<float> values(n_bytes / info.type_size * info.block_size);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = value(i);
+    shiftrope::quantize_row(type, values.data(), b.data(), values.size());
   }
   return b;
 }
@@ -241,6 +250,55 @@ bytes gguf_phi3(shiftrope::ggml_type type) {
   return w.to_bytes();
 }
 
+/// A tiny llama file with matrices quantized to `type` by quantize_row
+/// (valid blocks, so the model loads and runs): for the 256-element blocks
+/// n_embd 256, 2 heads of 16 (key_length set), 1 KV head, n_ff 32, the
+/// matrices whose rows are 32 long (attn_output, ffn_down) in Q8_0 as
+/// llama.cpp falls back; for the 32-element blocks the shape of gguf_model.
+bytes gguf_quant_model(shiftrope::ggml_type type) {
+  using shiftrope::ggml_type;
+  const bool k = shiftrope::ggml_type_info(type).block_size == 256;
+  const std::uint64_t embd = k ? 256 : 32, ff = 32, vocab = 40, head = 16, q = 32, kv = 16;
+  const std::string a = "llama";
+  shiftrope::gguf_writer w;
+  w.add_string("general.architecture", a);
+  w.add_uint32(a + ".embedding_length", embd);
+  w.add_uint32(a + ".block_count", 1);
+  w.add_uint32(a + ".feed_forward_length", ff);
+  w.add_uint32(a + ".attention.head_count", 2);
+  w.add_uint32(a + ".attention.head_count_kv", 1);
+  w.add_uint32(a + ".attention.key_length", head);
+  w.add_uint32(a + ".attention.value_length", head);
+  w.add_float32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  w.add_uint32(a + ".context_length", 64);
+  w.add_float32(a + ".rope.freq_base", 10000.0f);
+  w.add_uint32(a + ".rope.dimension_count", head);
+  w.add_uint32(a + ".vocab_size", vocab);
+  const auto matrix = [&](const char* name, std::uint64_t n_in, std::uint64_t n_out) {
+    const ggml_type t =
+        n_in % shiftrope::ggml_type_info(type).block_size == 0 ? type : ggml_type::q8_0;
+    std::vector<float> values(static_cast<std::size_t>(n_in * n_out));
+    for (std::size_t i = 0; i < values.size(); ++i)
+      values[i] = static_cast<float>(static_cast<int>((i * 37 + 5) % 17) - 8) * 0.02f;
+    bytes data(static_cast<std::size_t>(shiftrope::ggml_row_bytes(t, n_in) * n_out));
+    shiftrope::quantize_row(t, values.data(), data.data(), values.size());
+    w.add_tensor(name, t, {n_in, n_out}, data.data(), data.size());
+  };
+  matrix("token_embd.weight", embd, vocab);
+  add_tensor(w, "output_norm.weight", ggml_type::f32, {embd});
+  matrix("output.weight", embd, vocab);
+  add_tensor(w, "blk.0.attn_norm.weight", ggml_type::f32, {embd});
+  matrix("blk.0.attn_q.weight", embd, q);
+  matrix("blk.0.attn_k.weight", embd, kv);
+  matrix("blk.0.attn_v.weight", embd, kv);
+  matrix("blk.0.attn_output.weight", q, embd);
+  add_tensor(w, "blk.0.ffn_norm.weight", ggml_type::f32, {embd});
+  matrix("blk.0.ffn_gate.weight", embd, ff);
+  matrix("blk.0.ffn_up.weight", embd, ff);
+  matrix("blk.0.ffn_down.weight", ff, embd);
+  return w.to_bytes();
+}
+
 /// Tiny models of every supported weight type (for gguf and model_config).
 void model_seeds(const fs::path& dir) {
   using shiftrope::ggml_type;
@@ -249,6 +307,13 @@ void model_seeds(const fs::path& dir) {
   write_file(dir / "model-qwen2-f16.gguf", gguf_model(true, ggml_type::f16));
   write_file(dir / "model-qwen2-bf16.gguf", gguf_model(true, ggml_type::bf16));
   write_file(dir / "model-phi3-f32.gguf", gguf_phi3(ggml_type::f32));
+  for (const ggml_type t : {ggml_type::q4_0, ggml_type::q4_1, ggml_type::q5_0, ggml_type::q5_1,
+                            ggml_type::q2_k, ggml_type::q3_k, ggml_type::q4_k, ggml_type::q5_k,
+                            ggml_type::q6_k, ggml_type::iq4_nl, ggml_type::iq4_xs}) {
+    std::string name = shiftrope::ggml_type_name(t);  // "Q4_K" -> "q4_k"
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    write_file(dir / ("model-llama-" + name + ".gguf"), gguf_quant_model(t));
+  }
 }
 
 void gguf_seeds(const fs::path& dir) {

@@ -164,8 +164,9 @@ inline void erase_tensor(gguf_spec& s, const std::string& name) {
                   s.tensors.end());
 }
 
-/// The bytes of a tensor in its type (Q4_0: zero blocks of the right size,
-/// for the unsupported-type tests); F32/F16/BF16/Q8_0 encoded as the tools do.
+/// The bytes of a tensor in its type (another type, e.g. Q8_1: zero blocks of
+/// the right size, for the unsupported-type tests); F32/F16/BF16/Q8_0 encoded
+/// as the tools do.
 inline std::vector<std::uint8_t> tensor_bytes(const tensor_spec& t) {
   using shiftrope::ggml_type;
   if (t.type == ggml_type::f32 || t.type == ggml_type::f16 || t.type == ggml_type::bf16 ||

@@ -75,7 +75,8 @@ TEST_CASE("ggml types: names and sizes") {
   CHECK(ggml_row_bytes(ggml_type::q8_0, 33) == 0);  // not a whole block
   CHECK(ggml_row_bytes(static_cast<ggml_type>(5), 32) == 0);
   CHECK(ggml_type_supported(ggml_type::q8_0));
-  CHECK_FALSE(ggml_type_supported(ggml_type::q4_k));
+  CHECK(ggml_type_supported(ggml_type::q4_k));
+  CHECK_FALSE(ggml_type_supported(ggml_type::iq2_xxs));
 }
 
 TEST_CASE("gguf: hand-made file, every field") {
@@ -165,11 +166,11 @@ TEST_CASE("gguf: typed getters name the file, key, expected and actual type") {
   CHECK_THROWS_AS((void)f.get_uint_or("general.architecture", 7), shiftrope::error);
   // Unsupported types are reported by name.
   gguf_writer w;
-  const std::vector<std::uint8_t> q4k(ggml_row_bytes(ggml_type::q4_k, 256) * 2);
-  w.add_tensor("blk.0.attn_q.weight", ggml_type::q4_k, {256, 2}, q4k.data(), q4k.size());
-  const gguf_file g = gguf_file::from_bytes(w.to_bytes(), "q4k.gguf");
+  const std::vector<std::uint8_t> iq2(ggml_row_bytes(ggml_type::iq2_xxs, 256) * 2);
+  w.add_tensor("blk.0.attn_q.weight", ggml_type::iq2_xxs, {256, 2}, iq2.data(), iq2.size());
+  const gguf_file g = gguf_file::from_bytes(w.to_bytes(), "iq2.gguf");
   CHECK(message([&] { g.require_supported(g.tensor("blk.0.attn_q.weight")); })
-            .find("tensor 'blk.0.attn_q.weight' has type Q4_K, which shiftrope does not "
+            .find("tensor 'blk.0.attn_q.weight' has type IQ2_XXS, which shiftrope does not "
                   "support") != std::string::npos);
   CHECK_NOTHROW(f.require_supported(f.tensor("t0")));
 }

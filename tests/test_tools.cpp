@@ -16,6 +16,7 @@
 #include <fstream>
 #include <shiftrope/gguf_writer.hpp>
 #include <shiftrope/model.hpp>
+#include <shiftrope/quantize.hpp>
 #include <shiftrope/tokenizer.hpp>
 #include <sstream>
 #include <string>
@@ -660,7 +661,9 @@ TEST_CASE("tools: bad flags and inputs exit 2 with one line naming the problem")
       {&kMakeModel, {}, "--n-embd: required without --shape"},
       {&kMakeModel, {"--shape", "tiny"}, "-o: required"},
       {&kMakeModel, {"--shape", "big", "-o", out}, "--shape: unknown shape 'big'"},
-      {&kMakeModel, {"--shape", "tiny", "--weights", "q4_0", "-o", out}, "--weights"},
+      {&kMakeModel,
+       {"--shape", "tiny", "--weights", "q4", "-o", out},
+       "--weights: unknown weight type 'q4' (expected one of: f32, f16, bf16, q8_0, q4_0"},
       {&kMakeModel, {"--shape", "tiny", "--arch", "gpt2", "-o", out}, "--arch"},
       {&kMakeModel, {"--shape", "tiny", "--n-embd", "0", "-o", out}, "--n-embd"},
       {&kMakeModel, {"--shape", "tiny", "--n-embd", "6x", "-o", out}, "--n-embd"},
@@ -715,4 +718,571 @@ TEST_CASE("tools: --byte-vocab on stories260K.bin (vocabulary 512) exits 2 namin
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   CHECK(r.err.find("vocab_size 512, not 258") != std::string::npos);
   CHECK(!fs::exists(out));
+}
+
+// -------------------------------------------------------------- quantize --
+
+namespace {
+
+/// The quantized weight types (every weight type but F32, F16, BF16).
+std::vector<weight_type> quantized_types() {
+  std::vector<weight_type> out;
+  for (std::size_t i = 0; i < weight_type_count; ++i) {
+    const auto t = static_cast<weight_type>(i);
+    if (weight_info(t).block_size > 1) out.push_back(t);
+  }
+  return out;
+}
+
+float half_at(const std::uint8_t* p) {
+  f16 h;
+  std::memcpy(&h.bits, p, 2);
+  return to_float(h);
+}
+
+/// The largest error quantize_row may make on element e of a block, read
+/// plainly from the block's stored scales (bytes as GGUF lays them out):
+/// `step` is the distance between neighbouring levels of the element's
+/// grid, `factor` the share of a step the quantizer promises (quantize.hpp:
+/// half a step where the grid covers the block, one step at the clipped end
+/// of a symmetric grid, 14 units for the IQ4 table), `extra` the rounding
+/// of f16 scales where the levels are computed with the unrounded scale.
+double error_bound(weight_type t, const std::uint8_t* b, int e) {
+  const double rel = 1.0 / 1024;  // f16 scales round by at most 2^-11
+  double step = 0, factor = 0, extra = 0;
+  switch (t) {
+    case weight_type::q8_0:  // q = round(x / d) with the unrounded d: 0.5 step + 127 |d - f16(d)|
+      step = std::fabs(half_at(b)), factor = 0.5, extra = 127 * step * rel;
+      break;
+    case weight_type::q4_0:  // d = max / -8: levels -8 .. 7
+    case weight_type::q5_0:  // d = max / -16: levels -16 .. 15
+      step = std::fabs(half_at(b)), factor = 1.0, extra = 16 * step * rel;
+      break;
+    case weight_type::q4_1:  // d = (max - min) / 15 or 31, m = min
+    case weight_type::q5_1:
+      step = std::fabs(half_at(b)), factor = 0.5,
+      extra = 31 * step * rel + std::fabs(half_at(b + 2)) * rel;
+      break;
+    case weight_type::iq4_nl:  // table -127 .. 113: gaps <= 24, 14 above 113
+      step = std::fabs(half_at(b)), factor = 14.0;
+      break;
+    case weight_type::q2_k:  // 4-bit sub-block scales in the low nibbles of bytes 0..15
+      step = half_at(b + 80) * (b[e / 16] & 15), factor = 0.5;
+      break;
+    case weight_type::q3_k: {  // 6-bit scales, offset 32, in bytes 96..107
+      const int s = e / 16;
+      const int lo = s < 8 ? b[96 + s] & 15 : b[96 + s - 8] >> 4;
+      const int hi = (b[104 + s % 4] >> (2 * (s / 4))) & 3;
+      step = std::fabs(half_at(b + 108) * ((lo | hi << 4) - 32)), factor = 1.0;
+      break;
+    }
+    case weight_type::q4_k:
+    case weight_type::q5_k: {  // 6-bit scales in bytes 4..15
+      const int s = e / 32;
+      const std::uint8_t* q = b + 4;
+      const int sc = s < 4 ? q[s] & 63 : (q[s + 4] & 15) | (q[s - 4] >> 6) << 4;
+      step = half_at(b) * sc, factor = 0.5;
+      break;
+    }
+    case weight_type::q6_k:  // int8 scales in bytes 192..207
+      step = std::fabs(half_at(b + 208) * static_cast<std::int8_t>(b[192 + e / 16]));
+      factor = 1.0;
+      break;
+    case weight_type::iq4_xs: {  // 6-bit scales, offset 32: nibbles at 4..7, top bits at 2..3
+      const int s = e / 32;
+      const int hi = ((b[2] | b[3] << 8) >> (2 * s)) & 3;
+      const int ls = ((b[4 + s / 2] >> (4 * (s % 2))) & 15) | hi << 4;
+      step = std::fabs(half_at(b) * (ls - 32)), factor = 14.0;
+      break;
+    }
+    default:
+      FAIL("no bound for ", weight_type_name(t));
+  }
+  return factor * step * (1 + 1e-5) + extra;
+}
+
+/// Checks that the n weights of type t at `bytes` decode (dequantize_row)
+/// to x within error_bound, element by element.
+void check_decodes_near(weight_type t, const std::uint8_t* bytes, const float* x, std::size_t n) {
+  const weight_type_info& info = weight_info(t);
+  std::vector<float> y(n);
+  dequantize_row(t, bytes, y.data(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint8_t* block = bytes + (i / info.block_size) * info.unit_bytes;
+    const double err = std::fabs(static_cast<double>(x[i]) - y[i]);
+    const double bound = error_bound(t, block, static_cast<int>(i % info.block_size));
+    if (err > bound) {
+      CAPTURE(i);
+      CAPTURE(x[i]);
+      CAPTURE(y[i]);
+      CHECK(err <= bound);
+      return;
+    }
+  }
+}
+
+/// quantize_row, then check_decodes_near.
+void check_round_trip(weight_type t, const std::vector<float>& x) {
+  std::vector<std::uint8_t> bytes(weight_row_bytes(t, x.size()));
+  quantize_row(t, x.data(), bytes.data(), x.size());
+  check_decodes_near(t, bytes.data(), x.data(), x.size());
+}
+
+/// A row that type t represents exactly under quantize_row's rule: integer
+/// levels (in a scrambled order, so that a misplaced bit shows), the
+/// extreme level in every (sub-)block so that the scales come out as the
+/// integers chosen, and sub-block scales (and minimums) that differ.
+std::vector<float> exact_row(weight_type t, std::size_t n) {
+  std::vector<float> x(n);
+  const auto level = [](std::size_t i, int levels) {
+    return static_cast<int>((i * 7 + i / 5 + 3) % static_cast<std::size_t>(levels));
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t sub16 = i / 16, sub32 = i / 32;
+    float v = 0;
+    switch (t) {
+      case weight_type::q8_0:  // d = 127 / 127 = 1
+        v = i % 32 == 5 ? 127.0f : static_cast<float>(level(i, 255) - 127);
+        break;
+      case weight_type::q4_0:  // d = -8 / -8 = 1: levels -8 .. 7
+        v = i % 32 == 9 ? -8.0f : static_cast<float>(level(i, 16) - 8);
+        break;
+      case weight_type::q5_0:
+        v = i % 32 == 9 ? -16.0f : static_cast<float>(level(i, 32) - 16);
+        break;
+      case weight_type::q4_1:  // min -5, max 10: d = 1
+        v = static_cast<float>((i % 32 == 0 ? 0 : i % 32 == 1 ? 15 : level(i, 16)) - 5);
+        break;
+      case weight_type::q5_1:
+        v = static_cast<float>((i % 32 == 0 ? 0 : i % 32 == 1 ? 31 : level(i, 32)) - 9);
+        break;
+      case weight_type::iq4_nl:  // the table itself, -127 in every block: d = 1
+        v = iq4_values[i % 32 == 3 ? 0 : level(i, 16)];
+        break;
+      case weight_type::q2_k: {  // scale s (1..15, 15 somewhere) and min 3 m (m 0..15)
+        const int s = sub16 % 16 == 4 ? 15 : 1 + static_cast<int>(sub16 * 5 % 15);
+        const int m = sub16 % 16 == 7 ? 15 : static_cast<int>(sub16 * 3 % 16);
+        const int q = i % 16 == 0 ? 0 : i % 16 == 1 ? 3 : level(i, 4);
+        v = static_cast<float>(s * q - 3 * m);
+        break;
+      }
+      case weight_type::q4_k:
+      case weight_type::q5_k: {  // scale s (1..63) and min m (0..63), 63 somewhere
+        const int top = t == weight_type::q4_k ? 15 : 31;
+        const int s = sub32 % 8 == 2 ? 63 : 1 + static_cast<int>(sub32 * 11 % 63);
+        const int m = sub32 % 8 == 5 ? 63 : static_cast<int>(sub32 * 13 % 64);
+        const int q = i % 32 == 0 ? 0 : i % 32 == 1 ? top : level(i, top + 1);
+        v = static_cast<float>(s * q - m);
+        break;
+      }
+      case weight_type::q3_k: {  // signed scale (|s| <= 31, 31 somewhere), levels -4 .. 3
+        const int s =
+            sub16 % 16 == 6 ? 31 : (sub16 % 2 ? -1 : 1) * (1 + static_cast<int>(sub16 * 7 % 30));
+        v = static_cast<float>(s * (i % 16 == 2 ? -4 : level(i, 8) - 4));
+        break;
+      }
+      case weight_type::q6_k: {  // signed scale (|s| <= 127), levels -32 .. 31
+        const int s = sub16 % 16 == 6
+                          ? -127
+                          : (sub16 % 2 ? -1 : 1) * (1 + static_cast<int>(sub16 * 37 % 126));
+        v = static_cast<float>(s * (i % 16 == 2 ? -32 : level(i, 64) - 32));
+        break;
+      }
+      case weight_type::iq4_xs: {  // signed scale (|s| <= 31) times the table
+        const int s =
+            sub32 % 8 == 6 ? 31 : (sub32 % 2 ? -1 : 1) * (1 + static_cast<int>(sub32 * 7 % 30));
+        v = static_cast<float>(s * iq4_values[i % 32 == 2 ? 0 : level(i, 16)]);
+        break;
+      }
+      default:
+        FAIL("no exact row for ", weight_type_name(t));
+    }
+    x[i] = v;
+  }
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("quantize_row: random rows decode within the block's step") {
+  rng64 rng{42};
+  for (const weight_type t : quantized_types()) {
+    CAPTURE(weight_type_name(t));
+    const std::size_t n = 1024;  // 4 super-blocks, 32 blocks of 32
+    struct range {
+      float lo, hi;
+    };
+    // Symmetric, large, all positive (K-quant minimums at 0), all negative,
+    // small (sub-block scales near the bottom of f16's normal range), an
+    // offset band.
+    for (const range r : {range{-1, 1}, range{-3000, 3000}, range{0, 5}, range{-2, -0.5f},
+                          range{-0.01f, 0.01f}, range{9, 11}}) {
+      CAPTURE(r.lo);
+      std::vector<float> x(n);
+      for (float& v : x) v = rng.uniform(r.lo, r.hi);
+      x[17] = 0;  // a zero among them
+      check_round_trip(t, x);
+    }
+    // Blocks of zeros and blocks of one repeated value.
+    std::vector<float> x(n, 0.0f);
+    for (std::size_t i = n / 2; i < n; ++i) x[i] = 0.75f;
+    check_round_trip(t, x);
+  }
+}
+
+TEST_CASE("quantize_row: rows the grid holds come back exactly") {
+  for (const weight_type t : quantized_types()) {
+    CAPTURE(weight_type_name(t));
+    const std::size_t n = 512;
+    const std::vector<float> x = exact_row(t, n);
+    std::vector<std::uint8_t> bytes(weight_row_bytes(t, n));
+    quantize_row(t, x.data(), bytes.data(), n);
+    std::vector<float> y(n);
+    dequantize_row(t, bytes.data(), y.data(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      CAPTURE(i);
+      REQUIRE(y[i] == x[i]);
+    }
+  }
+}
+
+TEST_CASE("quantize_row: Q8_0 as quantize_q8_0 writes it, F32, F16 and BF16 as conversions") {
+  rng64 rng{7};
+  std::vector<float> x(96);
+  for (float& v : x) v = rng.uniform(-4, 4);
+  std::vector<q8_0_block> want(3);
+  quantize_q8_0(x.data(), want.data(), x.size());
+  std::vector<std::uint8_t> got(3 * sizeof(q8_0_block) + 1);
+  quantize_row(weight_type::q8_0, x.data(), got.data() + 1, x.size());  // unaligned destination
+  CHECK(std::memcmp(got.data() + 1, want.data(), 3 * sizeof(q8_0_block)) == 0);
+  std::vector<std::uint8_t> f(x.size() * 4);
+  quantize_row(weight_type::f32, x.data(), f.data(), x.size());
+  CHECK(std::memcmp(f.data(), x.data(), f.size()) == 0);
+  quantize_row(weight_type::f16, x.data(), f.data(), x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    CHECK(half_at(f.data() + 2 * i) == to_float(to_f16(x[i])));
+  quantize_row(weight_type::bf16, x.data(), f.data(), x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    std::uint16_t bits;
+    std::memcpy(&bits, f.data() + 2 * i, 2);
+    CHECK(bits == to_bf16(x[i]).bits);
+  }
+}
+
+TEST_CASE("quantize_row: llama.cpp's bytes for Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0") {
+  // The fixtures were quantized by llama.cpp from qllama-F32.gguf; for these
+  // types both apply GGUF's reference rule, so the bytes must be the same.
+  const std::string dir = "quant/qllama-";
+  if (!have({shared(dir + "F32.gguf"), shared(dir + "Q4_0.gguf")})) return;
+  const gguf_file f32 = gguf_file::open(shared(dir + "F32.gguf"));
+  for (const char* name : {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"}) {
+    CAPTURE(name);
+    if (!have({shared(dir + name + ".gguf")})) return;
+    const gguf_file q = gguf_file::open(shared(dir + name + ".gguf"));
+    int compared = 0;
+    for (const gguf_tensor& t : q.tensors()) {
+      if (ggml_type_name(t.type) != name) continue;  // the file's other types: llama.cpp's search
+      const std::vector<float> x = f32_values(f32.tensor(t.name));
+      weight_type w{};
+      REQUIRE(weight_type_of_ggml(t.type, w));
+      std::vector<std::uint8_t> bytes(weight_row_bytes(w, x.size()));
+      quantize_row(w, x.data(), bytes.data(), x.size());
+      REQUIRE(bytes.size() == t.n_bytes);
+      CHECK_MESSAGE(std::memcmp(bytes.data(), t.data, bytes.size()) == 0, t.name);
+      ++compared;
+    }
+    CHECK(compared > 0);
+  }
+}
+
+TEST_CASE("quantize_row: bad n, non-finite values, scales beyond f16, other types") {
+  const auto message = [](weight_type t, const std::vector<float>& x) {
+    std::vector<std::uint8_t> bytes(weight_row_bytes(t, x.size()) + 256);
+    return error_of([&] { quantize_row(t, x.data(), bytes.data(), x.size()); });
+  };
+  for (const weight_type t : quantized_types()) {
+    CAPTURE(weight_type_name(t));
+    const std::size_t block = weight_info(t).block_size;
+    const std::string name = ggml_type_name(weight_info(t).ggml);
+    std::vector<float> x(block + 16, 0.5f);
+    CHECK(message(t, x).find("n = " + std::to_string(block + 16) + " is not a multiple of " +
+                             std::to_string(block)) != std::string::npos);
+    x.resize(2 * block);
+    for (const float bad : {NAN, INFINITY, -INFINITY}) {
+      x[block + 3] = bad;
+      const std::string m = message(t, x);
+      CHECK(m.find(name) != std::string::npos);
+      CHECK(m.find("src[" + std::to_string(block + 3) + "]") != std::string::npos);
+      CHECK(m.find("not finite") != std::string::npos);
+    }
+    x.assign(2 * block, 0.5f);
+    x[block + 1] = 3e38f;  // any scale of it overflows f16 (max 65504)
+    const std::string m = message(t, x);
+    CHECK(m.find("overflows f16") != std::string::npos);
+    CHECK(m.find("block 1") != std::string::npos);
+  }
+  std::vector<float> x(32, 1.0f);
+  std::vector<std::uint8_t> bytes(256);
+  CHECK(error_of([&] {
+          quantize_row(ggml_type::q8_1, x.data(), bytes.data(), 32);
+        }).find("cannot write Q8_1") != std::string::npos);
+  x[3] = NAN;  // plain conversions pass non-finite values through
+  quantize_row(weight_type::f16, x.data(), bytes.data(), 32);
+  CHECK(std::isnan(half_at(bytes.data() + 6)));
+}
+
+// ------------------------------------------- quantized models and decoding --
+
+TEST_CASE("shiftrope-make-model: every --weights type, blocks near the F32 model's values") {
+  // Rows of 256 (n_embd) and 320 (n_ff: whole blocks of 32, not of 256).
+  const std::vector<std::string> shape = {
+      "--n-embd", "256",    "--n-layers", "2",       "--n-heads", "4",     "--n-kv-heads",
+      "2",        "--n-ff", "320",        "--vocab", "300",       "--ctx", "64"};
+  const auto make = [&](const std::string& weights, const std::string& file) {
+    std::vector<std::string> args = shape;
+    for (const std::string& a : {std::string("--weights"), weights, std::string("-o"), file})
+      args.push_back(a);
+    return run(kMakeModel, args);
+  };
+  const std::string ref_file = path("q-ref-f32.gguf");
+  REQUIRE(make("f32", ref_file).code == 0);
+  const gguf_file ref = gguf_file::open(ref_file);
+  const model ref_model = model::from_gguf(gguf_file::open(ref_file));
+  const std::vector<int> tokens = {1, 17, 260, 3, 99};
+  session ref_session(ref_model);
+  const std::vector<float> ref_logits = ref_session.forward(tokens, 0, logits_rows::all);
+
+  const char* const schemes[] = {"f16",  "bf16", "q8_0",   "q4_0",   "q4_1",
+                                 "q5_0", "q5_1", "q2_k",   "q3_k",   "q4_k",
+                                 "q5_k", "q6_k", "iq4_nl", "iq4_xs", "q4_k_m"};
+  for (const std::string scheme : schemes) {
+    CAPTURE(scheme);
+    const std::string file = path("q-" + scheme + ".gguf");
+    const result r = make(scheme, file);
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    const gguf_file f = gguf_file::open(file);
+    const bool mix = scheme == "q4_k_m";
+    const weight_type matrices = tools::parse_weight_type(mix ? "q4_k" : scheme);
+    for (const gguf_tensor& t : f.tensors()) {
+      CAPTURE(t.name);
+      const gguf_tensor& want = ref.tensor(t.name);
+      REQUIRE(t.dims == want.dims);
+      // The type asked for: llama.cpp's Q4_K_M puts the classifier and, with
+      // 2 layers, attn_v and ffn_down of layer 1 (l >= 7 * 2 / 8) in Q6_K.
+      weight_type w = matrices;
+      if (mix && (t.name == "output.weight" || t.name == "blk.1.attn_v.weight" ||
+                  t.name == "blk.1.ffn_down.weight"))
+        w = weight_type::q6_k;
+      const bool whole_blocks = t.dims[0] % weight_info(w).block_size == 0;
+      if (t.dims.size() == 1 || !whole_blocks) {
+        CHECK(t.type == ggml_type::f32);
+        if (t.dims.size() == 2)
+          CHECK(r.err.find(t.name + " stays f32 (row length " + std::to_string(t.dims[0])) !=
+                std::string::npos);
+        CHECK(std::memcmp(t.data, want.data, t.n_bytes) == 0);
+        continue;
+      }
+      REQUIRE(t.type == weight_info(w).ggml);
+      const std::vector<float> x = f32_values(want);
+      const std::size_t n = static_cast<std::size_t>(t.dims[0]);
+      const std::size_t row_bytes = weight_row_bytes(w, n);
+      for (std::size_t row = 0; row < x.size() / n; ++row) {
+        if (weight_info(w).block_size == 1) {  // f16, bf16: the rounded values
+          std::vector<float> y(n);
+          dequantize_row(w, t.data + row * row_bytes, y.data(), n);
+          for (std::size_t i = 0; i < n; ++i) {
+            const float v = x[row * n + i];
+            REQUIRE(y[i] == (w == weight_type::f16 ? to_float(to_f16(v)) : to_float(to_bf16(v))));
+          }
+        } else {
+          check_decodes_near(w, t.data + row * row_bytes, x.data() + row * n, n);
+        }
+      }
+    }
+    if (mix) CHECK(f.get_uint("general.file_type") == 15);  // llama.cpp's id of Q4_K_M
+    const model m = model::from_gguf(gguf_file::open(file));
+    session s(m);
+    const std::vector<float> logits = s.forward(tokens, 0, logits_rows::all);
+    REQUIRE(logits.size() == ref_logits.size());
+    for (const float x : logits) REQUIRE(std::isfinite(x));
+    // The same random weights, rounded: the logits move by less than their
+    // spread (Q2_K, 3 levels per sub-block, moves them most).
+    const auto [lo, hi] = std::minmax_element(ref_logits.begin(), ref_logits.end());
+    const double moved = compare_logits(logits, ref_logits, 300).max_abs;
+    MESSAGE(scheme, ": max |logit - F32 logit| = ", moved, " (F32 logits span ", *hi - *lo, ")");
+    CHECK(moved < 0.5 * (*hi - *lo));
+  }
+}
+
+namespace {
+
+/// The same metadata entries, in the same order, with equal values; except
+/// general.file_type, which shiftrope-convert sets to `file_type`.
+void check_same_metadata(const gguf_file& in, const gguf_file& out, std::uint64_t file_type) {
+  REQUIRE(in.metadata().size() == out.metadata().size());
+  for (std::size_t i = 0; i < in.metadata().size(); ++i) {
+    const gguf_kv& a = in.metadata()[i];
+    const gguf_kv& b = out.metadata()[i];
+    CAPTURE(a.key);
+    REQUIRE(a.key == b.key);
+    if (a.key == "general.file_type") {
+      CHECK(b.value.as_uint() == file_type);
+      continue;
+    }
+    CHECK(a.value.type() == b.value.type());
+    CHECK(a.value.element_type() == b.value.element_type());
+    const auto n = static_cast<std::size_t>(a.value.size());
+    CHECK(a.value.to_display(n) == b.value.to_display(n));
+  }
+  CHECK(in.alignment() == out.alignment());
+}
+
+}  // namespace
+
+TEST_CASE("shiftrope-convert: quantized GGUF files decode to F32 with the same logits") {
+  // llama.cpp's quantizations of one model (../shared/models/quant/README.md).
+  const char* const names[] = {"F32",    "Q4_0",   "Q4_1",   "Q5_0",   "Q5_1", "Q8_0",   "Q2_K",
+                               "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"};
+  if (!have({shared("quant/qllama.tokens")})) return;
+  std::vector<int> tokens = read_tokens(shared("quant/qllama.tokens"));
+  REQUIRE(tokens.size() >= 24);
+  tokens.resize(24);
+  for (const std::string name : names) {
+    CAPTURE(name);
+    const std::string in = shared("quant/qllama-" + name + ".gguf");
+    if (!have({in})) return;
+    const std::string out = path("qllama-" + name + "-f32.gguf");
+    run_ok(kConvert, {in, "-o", out});
+    const gguf_file a = gguf_file::open(in), b = gguf_file::open(out);
+    check_same_metadata(a, b, 0);
+    REQUIRE(a.tensors().size() == b.tensors().size());
+    for (std::size_t i = 0; i < a.tensors().size(); ++i) {
+      const gguf_tensor& ta = a.tensors()[i];
+      const gguf_tensor& tb = b.tensors()[i];
+      CAPTURE(ta.name);
+      REQUIRE(ta.name == tb.name);
+      REQUIRE(ta.dims == tb.dims);
+      REQUIRE(tb.type == ggml_type::f32);
+      weight_type w{};
+      REQUIRE(weight_type_of_ggml(ta.type, w));
+      std::vector<float> want(static_cast<std::size_t>(ta.n_elements));
+      dequantize_row(w, ta.data, want.data(), want.size());
+      CHECK(std::memcmp(tb.data, want.data(), want.size() * sizeof(float)) == 0);
+    }
+    // The library computes with the stored weights either way: the logits
+    // agree up to float rounding, for a prefill (matrix products) and then
+    // decoding steps of one token (matrix-vector products).
+    const model ma = model::from_gguf(gguf_file::open(in));
+    const model mb = model::from_gguf(gguf_file::open(out));
+    session sa(ma), sb(mb);
+    const std::vector<int> prompt(tokens.begin(), tokens.end() - 4);
+    const logit_diff d = compare_logits(sa.forward(prompt, 0, logits_rows::all),
+                                        sb.forward(prompt, 0, logits_rows::all), 512);
+    MESSAGE(name, ": quantized vs converted F32 logits, prefill max |diff| = ", d.max_abs);
+    CHECK(d.max_abs <= 1e-4);
+    for (std::size_t i = prompt.size(); i < tokens.size(); ++i) {
+      const auto pos = static_cast<std::int64_t>(i);
+      const logit_diff step =
+          compare_logits(sa.forward({tokens[i]}, pos), sb.forward({tokens[i]}, pos), 512);
+      CAPTURE(i);
+      CHECK(step.max_abs <= 1e-4);
+      if (i + 1 == tokens.size()) MESSAGE(name, ": decoding max |diff| = ", step.max_abs);
+    }
+  }
+  SUBCASE("--weights f16: matrices in F16, vectors in F32") {
+    const std::string in = shared("quant/qllama-Q4_K_M.gguf");
+    if (!have({in})) return;
+    const std::string out = path("qllama-Q4_K_M-f16.gguf");
+    run_ok(kConvert, {in, "--weights", "f16", "-o", out});
+    const gguf_file a = gguf_file::open(in), b = gguf_file::open(out);
+    check_same_metadata(a, b, 1);
+    for (const gguf_tensor& t : b.tensors()) {
+      CAPTURE(t.name);
+      const gguf_tensor& ta = a.tensor(t.name);
+      weight_type w{};
+      REQUIRE(weight_type_of_ggml(ta.type, w));
+      std::vector<float> want(static_cast<std::size_t>(ta.n_elements));
+      dequantize_row(w, ta.data, want.data(), want.size());
+      if (t.dims.size() == 1) {
+        CHECK(t.type == ggml_type::f32);
+        continue;
+      }
+      REQUIRE(t.type == ggml_type::f16);
+      for (std::size_t i = 0; i < want.size(); ++i)
+        REQUIRE(half_at(t.data + 2 * i) == to_float(to_f16(want[i])));
+    }
+  }
+}
+
+TEST_CASE("shiftrope-convert: bad GGUF input exits 2 naming it") {
+  const std::string& gguf = tiny_model();
+  const std::string out = path("never-gguf.gguf"), cut = path("cut.gguf");
+  {
+    const std::string all = slurp(gguf);
+    std::ofstream(cut, std::ios::binary).write(all.data(), 200);
+  }
+  struct bad_case {
+    std::vector<std::string> args;
+    const char* expect;
+  };
+  const std::vector<bad_case> cases = {
+      {{gguf, "--weights", "q8_0", "-o", out}, "--weights: unknown value 'q8_0'"},
+      {{gguf, "-z", gguf, "-o", out}, "-z: applies to a llama2.c checkpoint"},
+      {{gguf, "--name", "x", "-o", out}, "--name"},
+      {{gguf}, "-o: required"},
+      {{cut, "-o", out}, "cut.gguf"},
+  };
+  for (const bad_case& c : cases) {
+    std::string joined;
+    for (const std::string& a : c.args) joined += " " + a;
+    CAPTURE(joined);
+    const result r = run(kConvert, c.args);
+    CHECK(r.code == 2);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK_MESSAGE(r.err.find(c.expect) != std::string::npos, r.err);
+    CHECK(!fs::exists(out));
+    CHECK(!fs::exists(out + ".partial"));
+  }
+}
+
+TEST_CASE("shiftrope-convert: llama2.c checkpoint to the 32-element block types") {
+  // stories260K: rows of 64 (whole blocks of 32) except ffn_down (172: F32).
+  if (!have({shared("stories260K.bin"), shared("tok512.bin")})) return;
+  const llama2c_checkpoint ck = llama2c_checkpoint::open(shared("stories260K.bin"));
+  const float* wq2 = ck.wq().layer(2);  // [64 × 64]
+  for (const weight_type w : {weight_type::q4_0, weight_type::q5_1, weight_type::iq4_nl}) {
+    const std::string name = weight_type_name(w);
+    CAPTURE(name);
+    const std::string file = path("stories-" + name + ".gguf");
+    const result r = run(kConvert, {shared("stories260K.bin"), "-z", shared("tok512.bin"),
+                                    "--weights", name, "-o", file});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(r.err.find("blk.4.ffn_down.weight stays f32 (row length 172") != std::string::npos);
+    const gguf_file f = gguf_file::open(file);
+    const gguf_tensor& t = f.tensor("blk.2.attn_q.weight");
+    REQUIRE(t.type == weight_info(w).ggml);
+    CHECK(f.tensor("blk.2.ffn_down.weight").type == ggml_type::f32);
+    for (std::size_t row = 0; row < 64; ++row)
+      check_decodes_near(w, t.data + row * weight_row_bytes(w, 64), wq2 + 64 * row, 64);
+    const model m = model::from_gguf(gguf_file::open(file));
+    session s(m);
+    for (const float x : s.forward({1, 403, 407}, 0)) REQUIRE(std::isfinite(x));
+  }
+}
+
+TEST_CASE("shiftrope-make-model: q4_k_m with a tied classifier puts token_embd in Q6_K") {
+  const std::string file = path("tied-q4_k_m.gguf");
+  run_ok(kMakeModel, {"--n-embd", "256", "--n-layers", "1", "--n-heads", "4", "--n-ff", "256",
+                      "--vocab", "300", "--tied", "--weights", "q4_k_m", "-o", file});
+  const gguf_file f = gguf_file::open(file);
+  CHECK(f.find_tensor("output.weight") == nullptr);
+  CHECK(f.tensor("token_embd.weight").type == ggml_type::q6_k);
+  // One layer: l = 0 >= 7 * 1 / 8 = 0, so attn_v and ffn_down in Q6_K too.
+  CHECK(f.tensor("blk.0.attn_v.weight").type == ggml_type::q6_k);
+  CHECK(f.tensor("blk.0.ffn_down.weight").type == ggml_type::q6_k);
+  CHECK(f.tensor("blk.0.attn_q.weight").type == ggml_type::q4_k);
+  CHECK(f.tensor("blk.0.ffn_up.weight").type == ggml_type::q4_k);
+  const model m = model::from_gguf(gguf_file::open(file));
+  session s(m);
+  for (const float x : s.forward({1, 2, 3}, 0)) REQUIRE(std::isfinite(x));
 }

@@ -4,13 +4,15 @@
 //   - the tensor names and dims of a configuration (GGUF order: ne[0] = row
 //     length = input dimension), and the llama2.c checkpoint's arrays under
 //     those names;
-//   - float rows encoded as F32, F16, BF16 or Q8_0 (the GGUF rule, so a file
-//     matches llama.cpp's bit for bit).
+//   - float rows encoded as F32, F16, BF16 or any quantized type
+//     quantize_row writes, and the weight schemes of shiftrope-make-model
+//     (one type for the matrices, or llama.cpp's Q4_K_M mix).
 // Not part of the library: tools/ and tests/ include it by path.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <shiftrope/error.hpp>
 #include <shiftrope/gguf_writer.hpp>
@@ -18,6 +20,7 @@
 #include <shiftrope/matmul.hpp>
 #include <shiftrope/model_config.hpp>
 #include <shiftrope/numeric.hpp>
+#include <shiftrope/quantize.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,68 +28,132 @@
 
 namespace shiftrope::tools {
 
-/// "f32", "f16", "bf16", "q8_0" -> weight_type; throws naming the value.
+/// A weight type's short name ("f32", "q4_k", ...) -> weight_type; throws
+/// naming the value.
 inline weight_type parse_weight_type(std::string_view s) {
-  for (const weight_type t :
-       {weight_type::f32, weight_type::f16, weight_type::bf16, weight_type::q8_0})
-    if (s == weight_type_name(t)) return t;
-  fail("weight type: expected f32, f16, bf16 or q8_0, got \"", s, "\"");
+  for (std::size_t i = 0; i < weight_type_count; ++i)
+    if (s == weight_type_name(static_cast<weight_type>(i))) return static_cast<weight_type>(i);
+  fail("weight type: unknown \"", s, "\"");
 }
 
 /// The GGUF tensor type of a weight type.
 inline ggml_type to_ggml_type(weight_type t) noexcept {
-  switch (t) {
-    case weight_type::f16:
-      return ggml_type::f16;
-    case weight_type::bf16:
-      return ggml_type::bf16;
-    case weight_type::q8_0:
-      return ggml_type::q8_0;
-    case weight_type::f32:
-      break;
-  }
-  return ggml_type::f32;
+  return weight_info(t).ggml;
 }
 
 /// The storage of a tensor with dims `dims` when matrices are asked to be
 /// `matrices`: 2-D tensors take it when their row length (dims[0]) is a whole
 /// number of its blocks, everything else stays F32 (norms, biases, and Q8_0
 /// matrices whose rows are not a multiple of 32).
-inline ggml_type storage_type(weight_type matrices, const std::vector<std::uint64_t>& dims) {
-  const ggml_type t = to_ggml_type(matrices);
-  if (dims.size() != 2 || ggml_row_bytes(t, dims[0]) == 0) return ggml_type::f32;
-  return t;
+inline ggml_type storage_type(ggml_type matrices, const std::vector<std::uint64_t>& dims) {
+  if (dims.size() != 2 || ggml_row_bytes(matrices, dims[0]) == 0) return ggml_type::f32;
+  return matrices;
 }
 
-/// Encodes n floats (n a multiple of 32 for Q8_0) as type t into dst, which
-/// holds ggml_row_bytes(t, n) bytes. Throws for another type, and (Q8_0) for
-/// non-finite values.
-inline void encode_floats(ggml_type t, const float* src, std::size_t n, std::uint8_t* dst) {
-  switch (t) {
-    case ggml_type::f32:
-      if (n != 0) std::memcpy(dst, src, n * sizeof(float));
-      return;
-    case ggml_type::f16:
-    case ggml_type::bf16:
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::uint16_t bits = t == ggml_type::f16 ? to_f16(src[i]).bits : to_bf16(src[i]).bits;
-        std::memcpy(dst + 2 * i, &bits, 2);
-      }
-      return;
-    case ggml_type::q8_0: {
-      // Blocks go through an aligned buffer: dst is a byte stream.
-      q8_0_block block;
-      if (n % q8_0_block::size != 0)
-        fail("encode_floats: ", n, " values are not a whole number of Q8_0 blocks");
-      for (std::size_t b = 0; b < n / q8_0_block::size; ++b) {
-        quantize_q8_0(src + b * q8_0_block::size, &block, q8_0_block::size);
-        std::memcpy(dst + b * sizeof(q8_0_block), &block, sizeof(q8_0_block));
-      }
-      return;
-    }
-    default:
-      fail("encode_floats: cannot encode ", ggml_type_name(t), " (only F32, F16, BF16, Q8_0)");
+inline ggml_type storage_type(weight_type matrices, const std::vector<std::uint64_t>& dims) {
+  return storage_type(to_ggml_type(matrices), dims);
+}
+
+/// How a model's tensors are stored (shiftrope-make-model --weights): one
+/// type for every matrix, or llama.cpp's Q4_K_M mix. Norms and biases are
+/// F32 always; a matrix whose rows are not whole blocks of its type stays
+/// F32 (storage_type).
+struct weight_scheme {
+  std::string name = "f32";             // as on the command line: "q4_k", "q4_k_m"
+  ggml_type matrices = ggml_type::f32;  // the type of the matrices
+  bool q4_k_m = false;                  // the Q4_K_M mix (see wanted_type)
+  std::uint32_t file_type = 0;          // general.file_type, llama.cpp's numbering
+};
+
+/// The names parse_weight_scheme accepts, in the order --help lists them.
+inline constexpr const char* weight_scheme_names[] = {
+    "f32",  "f16",  "bf16", "q8_0", "q4_0", "q4_1",   "q5_0",   "q5_1",
+    "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "q4_k_m"};
+
+/// "f32", "q4_k", ..., "q4_k_m" (weight_scheme_names) -> its scheme; throws
+/// naming the value and listing the names.
+inline weight_scheme parse_weight_scheme(std::string_view s) {
+  // general.file_type as llama.cpp numbers its file types: a whole-model
+  // K-quant is its "_S" variant.
+  struct entry {
+    const char* name;
+    ggml_type type;
+    std::uint32_t file_type;
+  };
+  static constexpr entry table[] = {
+      {"f32", ggml_type::f32, 0},        {"f16", ggml_type::f16, 1},
+      {"bf16", ggml_type::bf16, 32},     {"q8_0", ggml_type::q8_0, 7},
+      {"q4_0", ggml_type::q4_0, 2},      {"q4_1", ggml_type::q4_1, 3},
+      {"q5_0", ggml_type::q5_0, 8},      {"q5_1", ggml_type::q5_1, 9},
+      {"q2_k", ggml_type::q2_k, 10},     {"q3_k", ggml_type::q3_k, 11},
+      {"q4_k", ggml_type::q4_k, 14},     {"q5_k", ggml_type::q5_k, 16},
+      {"q6_k", ggml_type::q6_k, 18},     {"iq4_nl", ggml_type::iq4_nl, 25},
+      {"iq4_xs", ggml_type::iq4_xs, 30}, {"q4_k_m", ggml_type::q4_k, 15},
+  };
+  for (const entry& e : table)
+    if (s == e.name) return weight_scheme{e.name, e.type, s == "q4_k_m", e.file_type};
+  std::string list;
+  for (const char* n : weight_scheme_names) list += (list.empty() ? "" : ", ") + std::string(n);
+  fail("unknown weight type '", s, "' (expected one of: ", list, ")");
+}
+
+/// The scheme that stores every matrix as t.
+inline weight_scheme weight_scheme_of(weight_type t) {
+  return parse_weight_scheme(weight_type_name(t));
+}
+
+/// The type a scheme asks for the 2-D tensor `name` of a model with
+/// n_layers blocks and (tied) no separate output matrix. Q4_K_M follows
+/// llama.cpp's choice for that mix: the classifier (output.weight, or
+/// token_embd.weight when it is tied) in Q6_K, and attn_v.weight and
+/// ffn_down.weight in Q6_K on the layers l with l < n/8, l >= 7n/8 or
+/// (l - n/8) % 3 == 2 (integer division; n = n_layers); every other matrix
+/// Q4_K (phi3's fused attn_qkv too).
+inline ggml_type wanted_type(const weight_scheme& s, std::string_view name, int n_layers,
+                             bool tied) {
+  if (!s.q4_k_m) return s.matrices;
+  if (name == "output.weight" || (tied && name == "token_embd.weight")) return ggml_type::q6_k;
+  const auto ends_with = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (name.rfind("blk.", 0) == 0 &&
+      (ends_with(".attn_v.weight") || ends_with(".ffn_down.weight"))) {
+    const int l = std::atoi(std::string(name.substr(4)).c_str());
+    const int n = n_layers;
+    if (l < n / 8 || l >= 7 * n / 8 || (l - n / 8) % 3 == 2) return ggml_type::q6_k;
   }
+  return ggml_type::q4_k;
+}
+
+/// The storage of tensor `name` with dims `dims` under scheme s: F32 for
+/// 1-D tensors and for matrices whose rows are not whole blocks of the
+/// wanted type, the wanted type otherwise.
+inline ggml_type storage_type(const weight_scheme& s, std::string_view name,
+                              const std::vector<std::uint64_t>& dims, int n_layers, bool tied) {
+  if (dims.size() != 2) return ggml_type::f32;
+  return storage_type(wanted_type(s, name, n_layers, tied), dims);
+}
+
+/// Encodes n floats as type t into dst, which holds ggml_row_bytes(t, n)
+/// bytes (quantize_row: Q8_0 by the GGUF rule, so a file matches
+/// llama.cpp's bit for bit). Throws for a type quantize_row does not write,
+/// n not a whole number of blocks, and (quantized types) non-finite values.
+inline void encode_floats(ggml_type t, const float* src, std::size_t n, std::uint8_t* dst) {
+  quantize_row(t, src, dst, n);
+}
+
+/// Decodes n elements of type t at src into dst with the library's
+/// reference dequantizer (dequantize_row), for every type it computes with.
+/// src must be aligned for the type's storage (4 bytes for F32, 2 for the
+/// others), as rows of GGUF tensors usually are but need not be.
+/// Throws naming the type for another type or n not a whole number of
+/// blocks.
+inline void decode_floats(ggml_type t, const std::uint8_t* src, std::size_t n, float* dst) {
+  weight_type w{};
+  if (!weight_type_of_ggml(t, w))
+    fail("decode_floats: cannot decode ", ggml_type_name(t), " (", supported_ggml_types(), ")");
+  dequantize_row(w, src, dst, n);
 }
 
 /// The encoding of n floats as type t, as a byte vector.

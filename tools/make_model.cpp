@@ -28,9 +28,18 @@ the architecture's metadata and a synthetic SentencePiece vocabulary
                      set (without --shape: n-embd, n-layers, n-heads, n-ff and
                      vocab are required; n-kv-heads defaults to n-heads, ctx
                      to 2048) or override the shape's values
-  --weights TYPE     f32 (default), f16, bf16 or q8_0: storage of the 2-D
-                     matrices (q8_0 needs rows that are a multiple of 32; other
-                     matrices stay f32, said on stderr); norms and biases f32
+  --weights TYPE     storage of the 2-D matrices; norms and biases stay f32:
+                       f32 (default), f16, bf16
+                       q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl (blocks of 32)
+                       q2_k, q3_k, q4_k, q5_k, q6_k, iq4_xs (blocks of 256)
+                       q4_k_m: llama.cpp's Q4_K_M mix: Q4_K matrices; Q6_K
+                         for the classifier (output.weight, or token_embd
+                         when --tied) and for attn_v and ffn_down on layers
+                         l < n/8, l >= 7n/8 and (l - n/8) % 3 == 2
+                     A matrix whose row length is not a whole number of the
+                     type's blocks stays f32 (said on stderr). The quantizer
+                     rounds to nearest on per-block grids (no search for the
+                     best scales).
   --arch ARCH        llama (default: RMSNorm eps 1e-5, RoPE base 1e4,
                      interleaved pairs), qwen2 (eps 1e-6, base 1e6,
                      half-split pairs, Q/K/V biases) or phi3 (eps 1e-5,
@@ -107,27 +116,42 @@ int run(int argc, char** argv) {
                      {"-o", true}});
   shiftrope::tools::random_model_params p;
   p.config = shape_from_flags(a);
-  p.weights = shiftrope::tools::parse_weight_type(
-      a.get_choice("--weights", {"f32", "f16", "bf16", "q8_0"}, "f32"));
+  const std::string weights = a.value("--weights").value_or("f32");
+  try {
+    p.scheme = shiftrope::tools::parse_weight_scheme(weights);
+  } catch (const shiftrope::error& e) {
+    throw cli::cli_error("--weights", e.what());
+  }
   p.seed = a.get_int<std::uint64_t>("--seed", 0, UINT64_MAX, 1);
   p.name = a.value("--name").value_or(a.value("--shape").value_or("random"));
   if (p.name.empty()) throw cli::cli_error("--name", "must not be empty");
   const std::string out = a.required("-o");
   if (out.empty()) throw cli::cli_error("-o", "must not be empty");
 
-  for (const auto& s : shiftrope::tools::model_tensor_slots(p.config))
-    if (s.dims.size() == 2 && shiftrope::tools::storage_type(p.weights, s.dims) !=
-                                  shiftrope::tools::to_ggml_type(p.weights))
-      std::fprintf(stderr,
-                   "shiftrope-make-model: %s stays f32 (row length %llu is not a multiple of 32)\n",
-                   s.name.c_str(), static_cast<unsigned long long>(s.dims[0]));
+  {
+    const auto slots = shiftrope::tools::model_tensor_slots(p.config);
+    const auto types = shiftrope::tools::random_model_types(p);
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      const auto& s = slots[i];
+      if (s.dims.size() != 2 || types[i] != shiftrope::ggml_type::f32) continue;
+      const shiftrope::ggml_type want =
+          shiftrope::tools::wanted_type(*p.scheme, s.name, p.config.n_layers, p.config.tied_output);
+      if (want != shiftrope::ggml_type::f32)
+        std::fprintf(stderr,
+                     "shiftrope-make-model: %s stays f32 (row length %llu is not a multiple of %u, "
+                     "the block of %s)\n",
+                     s.name.c_str(), static_cast<unsigned long long>(s.dims[0]),
+                     shiftrope::ggml_type_info(want).block_size,
+                     shiftrope::ggml_type_name(want).c_str());
+    }
+  }
   const std::uint64_t total = shiftrope::tools::random_model_data_bytes(p);
   // Progress for files that take more than a moment (> 64 MB): the line
   // and then every 10%.
   const bool report = total > (std::uint64_t{64} << 20);
   if (report)
     std::fprintf(stderr, "shiftrope-make-model: writing %s (%.1f MB of %s weights)\n", out.c_str(),
-                 static_cast<double>(total) * 1e-6, shiftrope::weight_type_name(p.weights));
+                 static_cast<double>(total) * 1e-6, p.scheme->name.c_str());
   int last_tenth = 0;
   shiftrope::tools::write_file_atomically(out, [&](const std::string& tmp) {
     shiftrope::tools::write_random_model(tmp, p, [&](std::uint64_t done, std::uint64_t all) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <shiftrope/error.hpp>
 #include <shiftrope/gguf_writer.hpp>
 #include <shiftrope/model_config.hpp>
@@ -92,6 +93,7 @@ inline model_config complete_shape(model_config c) {
 struct random_model_params {
   model_config config;                     // complete_shape() output
   weight_type weights = weight_type::f32;  // storage of 2-D matrices (see storage_type)
+  std::optional<weight_scheme> scheme;     // when set, replaces `weights` (any type, Q4_K_M)
   std::uint64_t seed = 1;                  // generator seed
   std::string name = "random";             // general.name
 
@@ -102,12 +104,29 @@ struct random_model_params {
   }
 };
 
+/// The weight scheme of a random model: `scheme`, or `weights` for every
+/// matrix.
+inline weight_scheme scheme_of(const random_model_params& p) {
+  return p.scheme ? *p.scheme : weight_scheme_of(p.weights);
+}
+
+/// The storage type of each tensor of model_tensor_slots(p.config), in order.
+inline std::vector<ggml_type> random_model_types(const random_model_params& p) {
+  const weight_scheme scheme = scheme_of(p);
+  std::vector<ggml_type> types;
+  for (const tensor_slot& s : model_tensor_slots(p.config))
+    types.push_back(storage_type(scheme, s.name, s.dims, p.config.n_layers, p.config.tied_output));
+  return types;
+}
+
 /// Bytes of the tensor data of a random model (the file is slightly larger).
 inline std::uint64_t random_model_data_bytes(const random_model_params& p) {
   std::uint64_t total = 0;
-  for (const tensor_slot& s : model_tensor_slots(p.config)) {
-    const ggml_type t = storage_type(p.weights, s.dims);
-    total += ggml_row_bytes(t, s.dims[0]) * (element_count(s.dims) / s.dims[0]);
+  const std::vector<tensor_slot> slots = model_tensor_slots(p.config);
+  const std::vector<ggml_type> types = random_model_types(p);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const tensor_slot& s = slots[i];
+    total += ggml_row_bytes(types[i], s.dims[0]) * (element_count(s.dims) / s.dims[0]);
   }
   return total;
 }
@@ -154,14 +173,12 @@ inline void write_random_model(const std::string& path, const random_model_param
   p.validate();
   gguf_writer w;
   add_model_metadata(w, p.config, p.name);
-  w.add_uint32("general.file_type", p.weights == weight_type::f32    ? 0
-                                    : p.weights == weight_type::f16  ? 1
-                                    : p.weights == weight_type::q8_0 ? 7
-                                                                     : 32);
+  w.add_uint32("general.file_type", scheme_of(p).file_type);
   add_vocab_metadata(w, synthetic_vocab(p.config.n_vocab));
   const std::vector<tensor_slot> slots = model_tensor_slots(p.config);
-  for (const tensor_slot& s : slots)
-    w.add_tensor_deferred(s.name, storage_type(p.weights, s.dims), s.dims);
+  const std::vector<ggml_type> types = random_model_types(p);
+  for (std::size_t i = 0; i < slots.size(); ++i)
+    w.add_tensor_deferred(slots[i].name, types[i], slots[i].dims);
 
   const std::uint64_t total = random_model_data_bytes(p);
   std::uint64_t done = 0;
@@ -169,7 +186,7 @@ inline void write_random_model(const std::string& path, const random_model_param
   std::vector<std::uint8_t> bytes;  // the same, encoded
   w.write_streamed(path, [&](std::size_t index, const std::string&, gguf_tensor_sink& sink) {
     const tensor_slot& s = slots[index];
-    const ggml_type type = storage_type(p.weights, s.dims);
+    const ggml_type type = types[index];
     const std::size_t n_in = static_cast<std::size_t>(s.dims[0]);
     const std::size_t rows = static_cast<std::size_t>(element_count(s.dims) / s.dims[0]);
     const std::size_t chunk_rows = std::max<std::size_t>(1, (std::size_t(1) << 20) / n_in);

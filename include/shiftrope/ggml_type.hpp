@@ -110,9 +110,7 @@ inline std::uint64_t ggml_row_bytes(ggml_type t, std::uint64_t n) noexcept {
   return bytes;
 }
 
-/// The types shiftrope computes with (weights in matmul.hpp): F32, F16, BF16, Q8_0.
-inline bool ggml_type_supported(ggml_type t) noexcept {
-  return t == ggml_type::f32 || t == ggml_type::f16 || t == ggml_type::bf16 || t == ggml_type::q8_0;
-}
-
 }  // namespace shiftrope
+
+// Which types shiftrope computes with is the table of weight types.
+#include <shiftrope/quant.hpp>

@@ -272,7 +272,7 @@ inline const gguf_tensor& gguf_file::tensor(std::string_view name) const {
 inline void gguf_file::require_supported(const gguf_tensor& t) const {
   if (!ggml_type_supported(t.type)) {
     fail("gguf file '", name(), "': tensor '", t.name, "' has type ", ggml_type_name(t.type),
-         ", which shiftrope does not support (supported: F32, F16, BF16, Q8_0)");
+         ", which shiftrope does not support (supported: ", supported_ggml_types(), ")");
   }
 }
 

@@ -1,6 +1,7 @@
 // shiftrope/matmul.hpp - matrix products with stored weights: GEMV (one
-// token, decode) and GEMM (many tokens, prefill), weights in f32, f16, bf16
-// or Q8_0; Q8_0 quantization (the GGUF rule).
+// token, decode) and GEMM (many tokens, prefill), weights in any type of
+// the table in quant.hpp (f32, f16, bf16, the legacy, K and IQ4 quants);
+// Q8_0 quantization (the GGUF rule).
 //
 //   Y[t, o] = sum_i X[t, i] * W[o, i]      (Y = X · Wᵀ, no bias: the model adds it)
 //
@@ -18,46 +19,21 @@
 #include <shiftrope/detail/matmul/gemv.hpp>
 #include <shiftrope/error.hpp>
 #include <shiftrope/numeric.hpp>
+#include <shiftrope/quant.hpp>
+#include <type_traits>
 
 namespace shiftrope {
 
-/// How a weight matrix is stored.
-enum class weight_type {
-  f32,   // float
-  f16,   // IEEE binary16
-  bf16,  // bfloat16
-  q8_0,  // q8_0_block: 32 int8 with one f16 scale; n_in must be a multiple of 32
-};
-
-/// Short name ("f32", "f16", "bf16", "q8_0"), for messages and benchmarks.
+/// Short name ("f32", "q4_k", ...), for messages and benchmarks.
 constexpr const char* weight_type_name(weight_type t) noexcept {
-  switch (t) {
-    case weight_type::f32:
-      return "f32";
-    case weight_type::f16:
-      return "f16";
-    case weight_type::bf16:
-      return "bf16";
-    case weight_type::q8_0:
-      return "q8_0";
-  }
-  return "?";
+  return weight_info(t).name;
 }
 
-/// Bytes of one row of n_in weights of type t (for Q8_0, n_in / 32 blocks;
-/// n_in must be a multiple of 32 there).
+/// Bytes of one row of n_in weights of type t (n_in / block_size blocks for
+/// the block types; n_in must be a multiple of the block size there).
 constexpr std::size_t weight_row_bytes(weight_type t, std::size_t n_in) noexcept {
-  switch (t) {
-    case weight_type::f32:
-      return n_in * sizeof(float);
-    case weight_type::f16:
-      return n_in * sizeof(f16);
-    case weight_type::bf16:
-      return n_in * sizeof(bf16);
-    case weight_type::q8_0:
-      return n_in / q8_0_block::size * sizeof(q8_0_block);
-  }
-  return 0;
+  const weight_type_info& r = weight_info(t);
+  return n_in / r.block_size * r.unit_bytes;
 }
 
 /// A non-owning view of a weight matrix W [n_out × n_in] (rows contiguous,
@@ -73,14 +49,17 @@ struct weight_view {
   /// Bytes of the whole matrix (valid after validate(): no overflow).
   constexpr std::size_t size_bytes() const noexcept { return n_out * row_bytes(); }
 
-  /// Throws shiftrope::error naming the field: null data, zero sizes, Q8_0
-  /// with n_in not a multiple of 32, misaligned data, a size that overflows.
+  /// Throws shiftrope::error naming the field: null data, zero sizes, a
+  /// block type with n_in not a multiple of its block size (the type and
+  /// the length named), misaligned data, a size that overflows.
   void validate() const {
     if (data == nullptr) fail("weight_view: data is null");
     if (n_out == 0) fail("weight_view: n_out = 0 (need at least one row)");
     if (n_in == 0) fail("weight_view: n_in = 0 (need at least one column)");
-    if (type == weight_type::q8_0 && n_in % q8_0_block::size != 0)
-      fail("weight_view: n_in = ", n_in, " is not a multiple of 32 (type q8_0)");
+    const std::size_t block = weight_info(type).block_size;
+    if (n_in % block != 0)
+      fail("weight_view: n_in = ", n_in, " is not a multiple of ", block, " (type ",
+           weight_type_name(type), ")");
     const std::size_t align = type == weight_type::f32 ? alignof(float) : alignof(f16);
     if (reinterpret_cast<std::uintptr_t>(data) % align != 0)
       fail("weight_view: data is not aligned to ", align, " bytes (type ", weight_type_name(type),
@@ -127,16 +106,10 @@ inline void matmul(const weight_view& w, const float* x, std::size_t x_stride, f
                    (n_tokens <= 1 || y_stride >= w.n_out));
   if (n_tokens == 0 || w.n_out == 0) return;
   using namespace detail::matmul_impl;
-  switch (w.type) {
-    case weight_type::f32:
-      return dispatch<float>(w, x, x_stride, y, y_stride, n_tokens, n_threads);
-    case weight_type::f16:
-      return dispatch<f16>(w, x, x_stride, y, y_stride, n_tokens, n_threads);
-    case weight_type::bf16:
-      return dispatch<bf16>(w, x, x_stride, y, y_stride, n_tokens, n_threads);
-    case weight_type::q8_0:
-      return dispatch<q8_0_block>(w, x, x_stride, y, y_stride, n_tokens, n_threads);
-  }
+  visit_weight_type(w.type, [&](auto tag) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+    dispatch<T>(w, x, x_stride, y, y_stride, n_tokens, n_threads);
+  });
 }
 
 /// y[o] = sum_i W[o, i] * x[i]: one token (x: n_in floats, y: n_out floats).

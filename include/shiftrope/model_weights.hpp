@@ -6,8 +6,9 @@
 // ffn_up holding the rows of the gate, then the up projection) are split
 // into row-range views: each part is still a view into the file.
 //
-// Matrices stay where the file has them (F32, F16, BF16 or Q8_0, read by
-// matmul); vectors (norms, biases) are used as float: F32 ones are viewed in
+// Matrices stay where the file has them (any type of the table in
+// quant.hpp, read by matmul; block types have every f16 scale checked
+// finite at load); vectors (norms, biases) are used as float: F32 ones are viewed in
 // place, F16/BF16 ones are converted once into storage the weights own.
 #pragma once
 
@@ -20,6 +21,7 @@
 #include <shiftrope/matmul.hpp>
 #include <shiftrope/model_config.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace shiftrope {
@@ -52,21 +54,33 @@ struct model_weights {
 
 namespace detail {
 
-/// ggml type -> matmul weight type; refuses the others naming the tensor.
+/// ggml type -> matmul weight type (the table in quant.hpp); refuses the
+/// others naming the tensor and its type.
 inline weight_type gguf_weight_type(const gguf_file& f, const gguf_tensor& t) {
-  switch (t.type) {
-    case ggml_type::f32:
-      return weight_type::f32;
-    case ggml_type::f16:
-      return weight_type::f16;
-    case ggml_type::bf16:
-      return weight_type::bf16;
-    case ggml_type::q8_0:
-      return weight_type::q8_0;
-    default:
-      fail(f.name(), ": tensor '", t.name, "' has type ", ggml_type_name(t.type),
-           ", which shiftrope does not support (F32, F16, BF16, Q8_0)");
-  }
+  weight_type w{};
+  if (!weight_type_of_ggml(t.type, w))
+    fail(f.name(), ": tensor '", t.name, "' has type ", ggml_type_name(t.type),
+         ", which shiftrope does not support (", supported_ggml_types(), ")");
+  return w;
+}
+
+/// Refuses a block-quantized matrix with a non-finite f16 scale (d, or the
+/// minimum's scale) in any block: one pass over the blocks at load, naming
+/// the tensor, the row and the block, so that no NaN reaches the logits.
+inline void gguf_check_scales(const gguf_file& f, const std::string& name, const weight_view& w) {
+  visit_weight_type(w.type, [&](auto tag) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+    if constexpr (is_block_type_v<T>) {
+      const std::size_t per_row = row_units_of<T>(w.n_in);
+      const std::ptrdiff_t bad =
+          first_nonfinite_scale(static_cast<const T*>(w.data), w.n_out * per_row);
+      if (bad >= 0) {
+        const std::size_t b = static_cast<std::size_t>(bad);
+        fail(f.name(), ": tensor '", name, "' (", weight_type_name(w.type),
+             ") has a non-finite scale in row ", b / per_row, ", block ", b % per_row);
+      }
+    }
+  });
 }
 
 /// Looks up a tensor and checks its dims exactly (ne[0] first).
@@ -91,6 +105,7 @@ inline weight_view gguf_matrix(const gguf_file& f, const std::string& name, int 
   } catch (const error& e) {
     fail(f.name(), ": tensor '", name, "': ", e.what());
   }
+  gguf_check_scales(f, name, w);
   return w;
 }
 

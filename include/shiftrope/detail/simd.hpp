@@ -275,6 +275,33 @@ inline vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
   return vec<Acc>::load_aligned(buf);
 }
 
+/// Loads lanes<float> consecutive bytes and returns the bit field
+/// (p[i] >> shift) & mask of each as a float (exact): the quantized weight
+/// paths unpack nibbles and 2-bit fields with it.
+template <class Acc = float>
+inline vec<Acc> load_u8_field_as_float(const std::uint8_t* p, int shift, unsigned mask) noexcept {
+  static_assert(std::is_same_v<Acc, float>, "the bit fields load as float");
+#if defined(__AVX512F__)
+  if constexpr (lanes<Acc> == 16) {
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i f = _mm512_and_si512(_mm512_srl_epi32(b, _mm_cvtsi32_si128(shift)),
+                                       _mm512_set1_epi32(static_cast<int>(mask)));
+    return vec<Acc>(_mm512_cvtepi32_ps(f));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (lanes<Acc> == 8) {
+    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m256i f = _mm256_and_si256(_mm256_srl_epi32(b, _mm_cvtsi32_si128(shift)),
+                                       _mm256_set1_epi32(static_cast<int>(mask)));
+    return vec<Acc>(_mm256_cvtepi32_ps(f));
+  }
+#endif
+  alignas(max_align) Acc buf[lanes<Acc>];
+  for (std::size_t i = 0; i < lanes<Acc>; ++i) buf[i] = static_cast<Acc>((p[i] >> shift) & mask);
+  return vec<Acc>::load_aligned(buf);
+}
+
 /// One f16 -> float, exact; a single F16C instruction where the target has
 /// it (the per-block Q8_0 scale), numeric.hpp's bit manipulation otherwise.
 inline float half_to_float(f16 h) noexcept {

@@ -48,12 +48,12 @@ inline constexpr std::size_t gemm_nc = 4 * gemm_nr;
 /// it, packing the weights costs more than it saves.
 inline constexpr std::size_t gemm_min_tokens = 4;
 
-static_assert(gemm_kc % q8_0_block::size == 0, "a packed block must hold whole Q8_0 blocks");
+static_assert(gemm_kc % 256 == 0, "a packed block must hold whole blocks (32 or 256 weights)");
 static_assert(gemm_nc % gemm_nr == 0, "a panel holds whole micro tiles");
 
 /// dst[0..n) = the n weights of a row segment starting at unit `src` as
-/// floats; n is a multiple of the block size for Q8_0 (dst[i] = d * q[i],
-/// exact in float).
+/// floats; n is a multiple of the block size for block types (Q8_0: dst[i]
+/// = d * q[i], exact in float; others: the reference dequantizer's floats).
 template <class T>
 inline void decode_row(const T* src, float* dst, std::size_t n) noexcept {
   if constexpr (std::is_same_v<T, q8_0_block>) {
@@ -64,6 +64,9 @@ inline void decode_row(const T* src, float* dst, std::size_t n) noexcept {
         simd::store_as<float>(dst + b * q8_0_block::size + k,
                               simd::load_i8_as<float>(src[b].qs + k) * d);
     }
+  } else if constexpr (is_block_type_v<T>) {
+    constexpr std::size_t bs = element_traits<T>::block_size;
+    for (std::size_t b = 0; b < n / bs; ++b) decode_block(src[b], dst + b * bs);
   } else {
     simd::convert_row<float>(src, dst, n);
   }
@@ -81,7 +84,7 @@ inline void pack_panel(const T* w, std::size_t n_in, std::size_t o0, std::size_t
   constexpr std::size_t nr = gemm_nr, L = simd::lanes<float>;
   static_assert(nr % L == 0, "a micro panel holds whole transposed blocks");
   const std::size_t units = row_units<T>(n_in);
-  const std::size_t unit0 = std::is_same_v<T, q8_0_block> ? k0 / q8_0_block::size : k0;
+  const std::size_t unit0 = k0 / element_traits<T>::block_size;
   const std::size_t nc_pad = (nc + nr - 1) / nr * nr;
   for (std::size_t j = 0; j < nc_pad; j += L) {
     float* dst = packed + (j / nr) * kc * nr + j % nr;
@@ -239,7 +242,7 @@ inline gemm_grid choose_grid(std::size_t n_tokens, std::size_t n_out,
 /// (tid / out_parts, tid % out_parts) of the grid.
 template <class T>
 inline void gemm(const gemm_args<T>& a, int n_threads) noexcept {
-  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or q8_0_block");
+  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or blocks");
   std::size_t threads = static_cast<std::size_t>(resolve_threads(n_threads));
   const std::size_t tiles =
       ((a.n_tokens + gemm_mr - 1) / gemm_mr) * ((a.n_out + gemm_nr - 1) / gemm_nr);

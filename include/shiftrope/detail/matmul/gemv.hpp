@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <shiftrope/detail/matmul/quant_kernels.hpp>
 #include <shiftrope/detail/parallel.hpp>
 #include <shiftrope/detail/simd.hpp>
 #include <shiftrope/numeric.hpp>
@@ -33,24 +34,22 @@ inline constexpr std::size_t gemv_group_rows = simd::lanes<float> >= 16 ? 8 : 4;
 /// a 32 KiB L1.
 inline constexpr std::size_t gemv_group_min_x_bytes = 16 * 1024;
 
-/// Elements of a weight row: float, f16, bf16 or q8_0_block.
+/// Elements of a weight row: float, f16, bf16 or a block of quant.hpp.
 template <class T>
-inline constexpr bool is_weight_element_v = is_storage_type_v<T> || std::is_same_v<T, q8_0_block>;
+inline constexpr bool is_weight_element_v = is_storage_type_v<T> ||
+                                            (!std::is_same_v<T, double> && is_block_type_v<T>);
 
-/// Storage units per row of n_in weights (blocks for Q8_0, elements otherwise).
+/// Storage units per row of n_in weights (blocks, or elements).
 template <class T>
 constexpr std::size_t row_units(std::size_t n_in) noexcept {
-  if constexpr (std::is_same_v<T, q8_0_block>)
-    return n_in / q8_0_block::size;
-  else
-    return n_in;
+  return row_units_of<T>(n_in);
 }
 
 /// out[r] = sum_i rows[r][i] * x[i] for R rows of n float-convertible
 /// weights. Each row has two accumulators (chunks alternate between them),
 /// combined as (a0 + a1), then the scalar tail in order: the arithmetic of a
 /// row is the same for every R, so grouping never changes a result.
-template <std::size_t R, class T>
+template <std::size_t R, class T, std::enable_if_t<is_storage_type_v<T>, int> = 0>
 inline void dot_rows(const float* x, const T* const* rows, std::size_t n, float* out) noexcept {
   using simd::vec;
   constexpr std::size_t w = simd::lanes<float>;
@@ -118,6 +117,14 @@ inline void dot_rows(const float* x, const q8_0_block* const* rows, std::size_t 
   for (std::size_t r = 0; r < R; ++r) out[r] = simd::hsum(a0[r] + a1[r]);
 }
 
+/// The other block types: decode each block, then dot in float.
+template <std::size_t R, class T,
+          std::enable_if_t<is_block_type_v<T> && !std::is_same_v<T, q8_0_block>, int> = 0>
+inline void dot_rows(const float* x, const T* const* rows, std::size_t n_blocks,
+                     float* out) noexcept {
+  dot_rows_blocks<R>(x, rows, n_blocks, out);
+}
+
 /// y[o] = sum_i W[o, i] * x[i] for o in [o_begin, o_end), rows taken R at
 /// a time. W: [n_out × row_units] units of T.
 template <class T, std::size_t R = 1>
@@ -154,7 +161,7 @@ constexpr std::size_t chunk_begin(std::size_t n, std::size_t align, std::size_t 
 template <class T, std::size_t R>
 inline void gemv_grouped(const T* w, std::size_t n_out, std::size_t n_in, const float* x, float* y,
                          int n_threads) noexcept {
-  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or q8_0_block");
+  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or blocks");
   // Fewer than ~16 rows per thread costs more in wake-up than it saves.
   const std::size_t max_parts = (n_out + 15) / 16;
   const int threads = static_cast<int>(
@@ -184,7 +191,7 @@ template <class T>
 inline void gemm_by_rows(const T* w, std::size_t n_out, std::size_t n_in, const float* x,
                          std::size_t x_stride, float* y, std::size_t y_stride, std::size_t n_tokens,
                          int n_threads) noexcept {
-  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or q8_0_block");
+  static_assert(is_weight_element_v<T>, "weights are float, f16, bf16 or blocks");
   const std::size_t units = row_units<T>(n_in);
   const std::size_t max_parts = (n_out + 15) / 16;
   const int threads = static_cast<int>(

@@ -11,6 +11,7 @@
 #include <shiftrope/detail/simd.hpp>
 #include <shiftrope/matmul.hpp>
 #include <shiftrope/numeric.hpp>
+#include <type_traits>
 
 namespace shiftrope::detail::model_ops {
 
@@ -46,23 +47,19 @@ inline void add(float* y, const float* x, std::size_t n) noexcept {
 }
 
 /// Row `row` of a weight matrix as floats: out[n_in] (the embedding lookup;
-/// exact for every storage type: f16, bf16 and d·q of Q8_0 are floats).
+/// exact for every storage type: f16, bf16 and the dequantized weights of
+/// the block types are the reference dequantizer's floats).
 inline void weight_row(const weight_view& w, std::size_t row, float* out) noexcept {
   const auto* base = static_cast<const unsigned char*>(w.data) + row * w.row_bytes();
-  switch (w.type) {
-    case weight_type::f32:
+  visit_weight_type(w.type, [&](auto tag) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+    if constexpr (std::is_same_v<T, float>)
       std::memcpy(out, base, w.n_in * sizeof(float));
-      return;
-    case weight_type::f16:
-      simd::convert_row<float>(reinterpret_cast<const f16*>(base), out, w.n_in);
-      return;
-    case weight_type::bf16:
-      simd::convert_row<float>(reinterpret_cast<const bf16*>(base), out, w.n_in);
-      return;
-    case weight_type::q8_0:
-      dequantize_q8_0(reinterpret_cast<const q8_0_block*>(base), out, w.n_in / q8_0_block::size);
-      return;
-  }
+    else if constexpr (is_storage_type_v<T>)
+      simd::convert_row<float>(reinterpret_cast<const T*>(base), out, w.n_in);
+    else
+      weight_info(w.type).dequantize_row(base, out, w.n_in);
+  });
 }
 
 }  // namespace shiftrope::detail::model_ops

@@ -1,0 +1,277 @@
+// shiftrope/detail/matmul/quant_kernels.hpp - row kernels for the block
+// types of quant.hpp (except Q8_0, whose kernels are in gemv.hpp): a block
+// is decoded to floats in L1 (the scalar reference written so that the
+// compiler vectorizes it, or a SIMD decoder for the hot types), then dotted
+// with x in float. Every weight is exactly the reference's float, and the
+// products are summed in float as for f32 weights: results are within float
+// rounding of the exact dot product.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <shiftrope/detail/simd.hpp>
+#include <shiftrope/quant.hpp>
+#include <type_traits>
+#include <utility>
+
+namespace shiftrope::detail::matmul_impl {
+
+// Every block type is unpacked the same way: its quants as int8 q[block]
+// and, per group of G consecutive weights, a float scale and offset with
+//   weight = scale[g] * q - offset[g]
+// (the reference's arithmetic: one product and one difference per weight;
+// offset is 0 for types without minimums). The bit fields are unpacked in
+// plain loops over fixed lengths, which the compiler vectorizes; the rest
+// is SIMD through simd.hpp. The GEMM decodes a block to floats from this
+// form; the GEMV dots it with x without writing floats.
+
+/// Unpacked form of one block.
+template <class T>
+struct unpacked {
+  static constexpr std::size_t size = element_traits<T>::block_size;
+  static constexpr std::size_t group = std::is_same_v<T, q2_k_block> ||
+                                               std::is_same_v<T, q3_k_block> ||
+                                               std::is_same_v<T, q6_k_block>
+                                           ? 16
+                                       : size == 32 ? 32
+                                                    : 32;
+  static constexpr std::size_t groups = size / group;
+  /// Types whose offsets are not all zero.
+  static constexpr bool has_offset = std::is_same_v<T, q4_1_block> ||
+                                     std::is_same_v<T, q5_1_block> ||
+                                     std::is_same_v<T, q2_k_block> ||
+                                     std::is_same_v<T, q4_k_block> || std::is_same_v<T, q5_k_block>;
+  alignas(simd::max_align) std::int8_t q[size];
+  float scale[groups];
+  float offset[groups];
+};
+
+/// Low nibbles of n bytes into lo, high nibbles into hi (plus `bias`).
+inline void split_nibbles(const std::uint8_t* src, std::int8_t* lo, std::int8_t* hi, int n,
+                          int bias) noexcept {
+  for (int j = 0; j < n; ++j) lo[j] = static_cast<std::int8_t>((src[j] & 15) + bias);
+  for (int j = 0; j < n; ++j) hi[j] = static_cast<std::int8_t>((src[j] >> 4) + bias);
+}
+
+inline void unpack(const q8_0_block& b, unpacked<q8_0_block>& u) noexcept {
+  std::memcpy(u.q, b.qs, 32);
+  u.scale[0] = simd::half_to_float(b.d);
+}
+
+/// Q5_0 / Q5_1 quants: nibble | bit j of qh << 4, minus bias.
+inline void unpack_q5(const std::uint8_t* qs, const std::uint8_t* qh_bytes, std::int8_t* q,
+                      int bias) noexcept {
+  const std::uint32_t qh = ::shiftrope::detail::load_u32_le(qh_bytes);
+  split_nibbles(qs, q, q + 16, 16, 0);
+  for (int j = 0; j < 32; ++j)
+    q[j] = static_cast<std::int8_t>((q[j] | static_cast<int>((qh >> j) & 1u) << 4) - bias);
+}
+
+inline void unpack(const q5_0_block& b, unpacked<q5_0_block>& u) noexcept {
+  unpack_q5(b.qs, b.qh, u.q, 16);
+  u.scale[0] = simd::half_to_float(b.d);
+}
+
+inline void unpack(const q5_1_block& b, unpacked<q5_1_block>& u) noexcept {
+  unpack_q5(b.qs, b.qh, u.q, 0);
+  u.scale[0] = simd::half_to_float(b.d);
+  u.offset[0] = -simd::half_to_float(b.m);
+}
+
+inline void unpack(const iq4_nl_block& b, unpacked<iq4_nl_block>& u) noexcept {
+  for (int j = 0; j < 16; ++j) u.q[j] = iq4_values[b.qs[j] & 15];
+  for (int j = 0; j < 16; ++j) u.q[j + 16] = iq4_values[b.qs[j] >> 4];
+  u.scale[0] = simd::half_to_float(b.d);
+}
+
+inline void unpack(const iq4_xs_block& b, unpacked<iq4_xs_block>& u) noexcept {
+  const float d = simd::half_to_float(b.d);
+  for (int s = 0; s < 8; ++s) {
+    for (int j = 0; j < 16; ++j) u.q[32 * s + j] = iq4_values[b.qs[16 * s + j] & 15];
+    for (int j = 0; j < 16; ++j) u.q[32 * s + 16 + j] = iq4_values[b.qs[16 * s + j] >> 4];
+    const int ls = ((b.scales_l[s / 2] >> (4 * (s % 2))) & 15) | ((b.scales_h >> (2 * s)) & 3) << 4;
+    u.scale[s] = d * static_cast<float>(ls - 32);
+  }
+}
+
+// The fast types: the quants are read straight from the block bytes as
+// floats a register at a time (load_u8_field_as_float: shift, mask,
+// convert), with no int8 buffer; unpack() gives their scales only.
+
+template <class T>
+struct fast_lanes : std::false_type {};
+template <>
+struct fast_lanes<q4_0_block> : std::true_type {};
+template <>
+struct fast_lanes<q4_1_block> : std::true_type {};
+template <>
+struct fast_lanes<q2_k_block> : std::true_type {};
+template <>
+struct fast_lanes<q3_k_block> : std::true_type {};
+template <>
+struct fast_lanes<q4_k_block> : std::true_type {};
+template <>
+struct fast_lanes<q5_k_block> : std::true_type {};
+template <>
+struct fast_lanes<q6_k_block> : std::true_type {};
+
+using simd::load_u8_field_as_float;  // (float registers)
+
+/// Quants of elements [k, k + lanes) as floats (k a multiple of the lanes).
+inline simd::vec<float> lane_q(const q4_0_block& b, std::size_t k) noexcept {
+  return load_u8_field_as_float(b.qs + k % 16, k < 16 ? 0 : 4, 15) - simd::vec<float>(8.0f);
+}
+inline simd::vec<float> lane_q(const q4_1_block& b, std::size_t k) noexcept {
+  return load_u8_field_as_float(b.qs + k % 16, k < 16 ? 0 : 4, 15);
+}
+inline simd::vec<float> lane_q(const q2_k_block& b, std::size_t k) noexcept {
+  const std::size_t h = k / 128, j = (k % 128) / 32, l = k % 32;
+  return load_u8_field_as_float(b.qs + 32 * h + l, static_cast<int>(2 * j), 3);
+}
+inline simd::vec<float> lane_q(const q3_k_block& b, std::size_t k) noexcept {
+  const std::size_t h = k / 128, j = (k % 128) / 32, l = k % 32;
+  const simd::vec<float> lo = load_u8_field_as_float(b.qs + 32 * h + l, static_cast<int>(2 * j), 3);
+  const simd::vec<float> hi = load_u8_field_as_float(b.hmask + l, static_cast<int>(4 * h + j), 1);
+  return simd::fma(simd::vec<float>(4.0f), hi, lo - simd::vec<float>(4.0f));
+}
+inline simd::vec<float> lane_q(const q4_k_block& b, std::size_t k) noexcept {
+  const std::size_t c = k / 64, hi = (k % 64) / 32, l = k % 32;
+  return load_u8_field_as_float(b.qs + 32 * c + l, static_cast<int>(4 * hi), 15);
+}
+inline simd::vec<float> lane_q(const q5_k_block& b, std::size_t k) noexcept {
+  const std::size_t c = k / 64, hi = (k % 64) / 32, l = k % 32;
+  const simd::vec<float> lo =
+      load_u8_field_as_float(b.qs + 32 * c + l, static_cast<int>(4 * hi), 15);
+  const simd::vec<float> h = load_u8_field_as_float(b.qh + l, static_cast<int>(k / 32), 1);
+  return simd::fma(simd::vec<float>(16.0f), h, lo);
+}
+inline simd::vec<float> lane_q(const q6_k_block& b, std::size_t k) noexcept {
+  const std::size_t h = k / 128, kk = (k % 128) / 32, l = k % 32;
+  const simd::vec<float> lo =
+      load_u8_field_as_float(b.ql + 64 * h + 32 * (kk % 2) + l, static_cast<int>(4 * (kk / 2)), 15);
+  const simd::vec<float> hi =
+      load_u8_field_as_float(b.qh + 32 * h + l, static_cast<int>(2 * kk), 3);
+  return simd::fma(simd::vec<float>(16.0f), hi, lo - simd::vec<float>(32.0f));
+}
+
+inline void unpack(const q4_0_block& b, unpacked<q4_0_block>& u) noexcept {
+  u.scale[0] = simd::half_to_float(b.d);
+}
+inline void unpack(const q4_1_block& b, unpacked<q4_1_block>& u) noexcept {
+  u.scale[0] = simd::half_to_float(b.d);
+  u.offset[0] = -simd::half_to_float(b.m);
+}
+inline void unpack(const q2_k_block& b, unpacked<q2_k_block>& u) noexcept {
+  const float d = simd::half_to_float(b.d), dmin = simd::half_to_float(b.dmin);
+  for (int s = 0; s < 16; ++s) {
+    u.scale[s] = d * static_cast<float>(b.scales[s] & 15);
+    u.offset[s] = dmin * static_cast<float>(b.scales[s] >> 4);
+  }
+}
+inline void unpack(const q3_k_block& b, unpacked<q3_k_block>& u) noexcept {
+  const float d = simd::half_to_float(b.d);
+  for (int s = 0; s < 16; ++s)
+    u.scale[s] = d * static_cast<float>(::shiftrope::detail::q3_k_scale(b.scales, s) - 32);
+}
+/// Scales and offsets of Q4_K / Q5_K.
+template <class T>
+inline void unpack_k45(const T& b, unpacked<T>& u) noexcept {
+  const float d = simd::half_to_float(b.d), dmin = simd::half_to_float(b.dmin);
+  for (int s = 0; s < 8; ++s) {
+    int sc = 0, m = 0;
+    ::shiftrope::detail::k4_scale_min(b.scales, s, sc, m);
+    u.scale[s] = d * static_cast<float>(sc);
+    u.offset[s] = dmin * static_cast<float>(m);
+  }
+}
+inline void unpack(const q4_k_block& b, unpacked<q4_k_block>& u) noexcept {
+  unpack_k45(b, u);
+}
+inline void unpack(const q5_k_block& b, unpacked<q5_k_block>& u) noexcept {
+  unpack_k45(b, u);
+}
+inline void unpack(const q6_k_block& b, unpacked<q6_k_block>& u) noexcept {
+  const float d = simd::half_to_float(b.d);
+  for (int s = 0; s < 16; ++s) u.scale[s] = d * static_cast<float>(b.scales[s]);
+}
+
+/// Quants of elements [k, k + lanes) of block b (unpacked into u) as floats.
+template <class T>
+inline simd::vec<float> quants(const T& b, const unpacked<T>& u, std::size_t k) noexcept {
+  if constexpr (fast_lanes<T>::value)
+    return lane_q(b, k);
+  else
+    return simd::load_i8_as<float>(u.q + k);
+}
+
+/// Calls f(std::integral_constant<std::size_t, i>{}) for i < N: loops over
+/// the groups and registers of a block unrolled at compile time, so that
+/// every bit position and offset of a lane load is a constant.
+template <class F, std::size_t... I>
+inline void static_for_impl(F&& f, std::index_sequence<I...>) noexcept {
+  (f(std::integral_constant<std::size_t, I>{}), ...);
+}
+template <std::size_t N, class F>
+inline void static_for(F&& f) noexcept {
+  static_for_impl(f, std::make_index_sequence<N>{});
+}
+
+/// y[0..block_size) = the weights of block b as floats (scale * q - offset).
+template <class T>
+inline void decode_block(const T& b, float* y) noexcept {
+  using U = unpacked<T>;
+  constexpr std::size_t w = simd::lanes<float>;
+  static_assert(U::group % w == 0, "a group holds whole registers");
+  U u;
+  unpack(b, u);
+  static_for<U::size / w>([&](auto i) {
+    constexpr std::size_t k = decltype(i)::value * w, g = k / U::group;
+    const simd::vec<float> v = quants(b, u, k) * simd::vec<float>(u.scale[g]);
+    if constexpr (U::has_offset)
+      simd::store_as<float>(y + k, v - simd::vec<float>(u.offset[g]));
+    else
+      simd::store_as<float>(y + k, v);
+  });
+}
+
+/// out[r] = sum_i rows[r][i] * x[i] for R rows of n_blocks blocks of T:
+/// per group, s = sum q * x in a register, then acc += scale * s (and
+/// off += offset * sum x for types with offsets); row result = hsum(acc -
+/// off). Float products and sums throughout, as for float weights.
+template <std::size_t R, class T>
+inline void dot_rows_blocks(const float* x, const T* const* rows, std::size_t n_blocks,
+                            float* out) noexcept {
+  using simd::vec;
+  using U = unpacked<T>;
+  constexpr std::size_t w = simd::lanes<float>, per_group = U::group / w;
+  vec<float> acc[R], off[R];
+  for (std::size_t r = 0; r < R; ++r) acc[r] = off[r] = vec<float>(0.0f);
+  U u;
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    const float* xb = x + b * U::size;
+    for (std::size_t r = 0; r < R; ++r) {
+      const T& blk = rows[r][b];
+      unpack(blk, u);
+      static_for<U::groups>([&](auto gi) {
+        constexpr std::size_t g = decltype(gi)::value, k0 = g * U::group;
+        vec<float> s = quants(blk, u, k0) * simd::load_as<float>(xb + k0);
+        static_for<per_group - 1>([&](auto vi) {
+          constexpr std::size_t k = k0 + (decltype(vi)::value + 1) * w;
+          s = simd::fma(quants(blk, u, k), simd::load_as<float>(xb + k), s);
+        });
+        acc[r] = simd::fma(vec<float>(u.scale[g]), s, acc[r]);
+        if constexpr (U::has_offset) {
+          vec<float> sx = simd::load_as<float>(xb + k0);
+          static_for<per_group - 1>([&](auto vi) {
+            sx = sx + simd::load_as<float>(xb + k0 + (decltype(vi)::value + 1) * w);
+          });
+          off[r] = simd::fma(vec<float>(u.offset[g]), sx, off[r]);
+        }
+      });
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) out[r] = simd::hsum(acc[r] - off[r]);
+}
+
+}  // namespace shiftrope::detail::matmul_impl
