@@ -48,7 +48,8 @@ tg128_layer_us beside tg128_layer_us_at_bw (one layer's weight bytes at the
 measured bandwidth) shows the per-layer overhead of decoding.
 
   --shape LIST     smollm-135m,tinyllama-1.1b (default: both)
-  --weights LIST   f32,f16 (default; also bf16, q8_0)
+  --weights LIST   f32,f16 (default); any of shiftrope-make-model's --weights
+                   (bf16, q8_0, q4_0, q4_k, ..., q4_k_m: llama.cpp's mix)
   --model LIST     GGUF files to time instead of the random models (comma-
                    separated); the line names the file's main weight type
                    (the one holding most matrix bytes) and its bytes per token
@@ -165,7 +166,7 @@ options parse(int argc, char** argv) {
   if (auto v = a.value("--weights")) {
     o.weights = split_list(*v, [](const std::string& item) {
       try {
-        (void)tools::parse_weight_type(item);
+        (void)tools::parse_weight_scheme(item);
       } catch (const error& e) {
         throw cli::cli_error("--weights", e.what());
       }
@@ -215,24 +216,40 @@ namespace fs = std::filesystem;
 // ---------------------------------------------------------------- models --
 
 /// The random model of a shape: llama architecture, separate output matrix,
-/// seed 1 (tools/random_model.hpp).
+/// seed 1 (tools/random_model.hpp), weights as shiftrope-make-model writes
+/// them.
 tools::random_model_params model_params(const std::string& shape, const std::string& weights) {
   tools::random_model_params p;
   p.config = tools::complete_shape(tools::named_shape(shape, model_arch::llama));
-  p.weights = tools::parse_weight_type(weights);
+  p.scheme = tools::parse_weight_scheme(weights);
   p.seed = 1;
   p.name = shape;
   return p;
 }
 
-/// True when a loaded model has the shape and weight type asked for.
+/// True when a loaded model has the shape asked for and its first query
+/// matrix and classifier have the types the weight scheme gives them.
 bool same_model(const model& m, const tools::random_model_params& p) {
   const model_config& a = m.config();
   const model_config& b = p.config;
+  const auto stored = [&](const char* name, int n_out, int n_in) {
+    return weight_type_name([&] {
+      weight_type t = weight_type::f32;
+      weight_type_of_ggml(
+          tools::storage_type(*p.scheme, name,
+                              {static_cast<std::uint64_t>(n_in), static_cast<std::uint64_t>(n_out)},
+                              b.n_layers, b.tied_output),
+          t);
+      return t;
+    }());
+  };
   return a.arch == b.arch && a.n_vocab == b.n_vocab && a.n_embd == b.n_embd &&
          a.n_layers == b.n_layers && a.n_heads == b.n_heads && a.n_kv_heads == b.n_kv_heads &&
          a.n_ff == b.n_ff && a.train_len == b.train_len && a.tied_output == b.tied_output &&
-         m.weights().layers[0].wq.type == p.weights;
+         std::string(weight_type_name(m.weights().layers[0].wq.type)) ==
+             stored("blk.0.attn_q.weight", b.q_dim(), b.n_embd) &&
+         std::string(weight_type_name(m.weights().output.type)) ==
+             stored("output.weight", b.n_vocab, b.n_embd);
 }
 
 /// Opens <model_dir>/<shape>-<weights>.gguf, writing it first when it is

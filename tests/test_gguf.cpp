@@ -16,6 +16,7 @@
 #include <shiftrope/gguf_writer.hpp>
 #include <shiftrope/load_mode.hpp>
 #include <shiftrope/numeric.hpp>
+#include <shiftrope/quant.hpp>
 #include <string>
 #include <vector>
 

@@ -112,5 +112,3 @@ inline std::uint64_t ggml_row_bytes(ggml_type t, std::uint64_t n) noexcept {
 
 }  // namespace shiftrope
 
-// Which types shiftrope computes with is the table of weight types.
-#include <shiftrope/quant.hpp>

@@ -37,6 +37,7 @@
 #include <shiftrope/ggml_type.hpp>
 #include <shiftrope/gguf_value.hpp>
 #include <shiftrope/load_mode.hpp>
+#include <shiftrope/quant.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
