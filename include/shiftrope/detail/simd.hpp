@@ -377,12 +377,29 @@ inline void pin(vec<Acc>& v) noexcept {
 #endif
 }
 
+/// Keeps a prefetch loop alive. g++ treats __builtin_prefetch as free of
+/// side effects, so it finds a function made of prefetch loops "looping
+/// const" and, since C++ loops may be assumed to end, deletes every call
+/// whose result (none) is unused: the prefetches vanished from the
+/// attention kernel's binary. An empty volatile asm that takes the address
+/// is a side effect the optimiser keeps (and it costs no instruction).
+inline void keep_prefetch(const void* p) noexcept {
+#if defined(__GNUC__)
+  __asm__ volatile("" : : "r"(p));
+#else
+  (void)p;
+#endif
+}
+
 /// Asks the cache hierarchy for the bytes [p, p + bytes) ahead of use
 /// (reads), so that a loop over scattered rows overlaps its misses.
 inline void prefetch(const void* p, std::size_t bytes) noexcept {
 #if defined(__GNUC__)
   const char* c = static_cast<const char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+  for (std::size_t off = 0; off < bytes; off += 64) {
+    __builtin_prefetch(c + off, 0, 3);
+    keep_prefetch(c + off);
+  }
 #else
   (void)p;
   (void)bytes;
@@ -393,7 +410,10 @@ inline void prefetch(const void* p, std::size_t bytes) noexcept {
 inline void prefetch_for_write(void* p, std::size_t bytes) noexcept {
 #if defined(__GNUC__)
   char* c = static_cast<char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1, 3);
+  for (std::size_t off = 0; off < bytes; off += 64) {
+    __builtin_prefetch(c + off, 1, 3);
+    keep_prefetch(c + off);
+  }
 #else
   (void)p;
   (void)bytes;
