@@ -53,19 +53,42 @@ void prefetch_output(const context<Acc, KV>& cx, const item_rows<Acc>& ir) noexc
   }
 }
 
+/// How the kernels read KV rows in place: a pointer, or for q8_0 a
+/// simd::q8_ptr (quants and their scales).
+template <class KV>
+struct raw_rows {
+  using type = const KV*;
+};
+template <>
+struct raw_rows<std::int8_t> {
+  using type = simd::q8_ptr;
+};
+template <class KV>
+using raw_ptr = typename raw_rows<KV>::type;
+
+/// Row `at` of the cache whose first element is base (scales: q8_0 only).
+template <class KV>
+raw_ptr<KV> raw_at([[maybe_unused]] const KV* base, [[maybe_unused]] const f16* scales,
+                   const KV* at) noexcept {
+  if constexpr (is_q8<KV>)
+    return simd::q8_ptr{base, scales, static_cast<std::size_t>(at - base)};
+  else
+    return at;
+}
+
 /// Where one tile's keys and values are read: the cache in place, or
 /// converted (and zero-padded) copies in the thread's scratch. Decoding
-/// reads half-precision caches in place too (k_raw, v_raw), converting in
-/// registers: its few rows use each converted register at once, so a copy
-/// through memory would only add traffic. A q8_0 tile is always dequantized
-/// into the scratch (a tile of 64 rows at a time; the cache is read in place,
-/// never copied whole).
+/// reads half-precision and q8_0 caches in place too (k_raw, v_raw),
+/// converting in registers: its few rows use each converted register at
+/// once, so a copy through memory would only add traffic. Prefill converts
+/// a tile of 64 rows into the scratch once for all its rows (the cache is
+/// read in place either way, never copied whole).
 template <class Acc, class KV>
 struct tile_source {
-  const Acc* k = nullptr;     // key kk at k + kk·ldk
-  const Acc* v = nullptr;     // value kk at v + kk·ldv (dp readable values)
-  const KV* k_raw = nullptr;  // when set, keys are read here instead (same ldk)
-  const KV* v_raw = nullptr;  // when set, values are read here instead (same ldv)
+  const Acc* k = nullptr;  // key kk at k + kk·ldk
+  const Acc* v = nullptr;  // value kk at v + kk·ldv (dp readable values)
+  raw_ptr<KV> k_raw{};     // when set, keys are read here instead (same ldk)
+  raw_ptr<KV> v_raw{};     // when set, values are read here instead (same ldv)
   std::size_t ldk = 0, ldv = 0;
 };
 
@@ -88,11 +111,9 @@ tile_source<Acc, KV> load_tile(const context<Acc, KV>& cx, const item_rows<Acc>&
   if constexpr (std::is_same_v<KV, Acc>) {
     if (k_direct) src.k = k_at, src.ldk = cx.pos_stride;
     if (v_direct) src.v = v_at, src.ldv = cx.pos_stride;
-  } else if constexpr (!is_q8<KV>) {
-    if (ir.dot) {
-      if (k_direct) src.k_raw = k_at, src.ldk = cx.pos_stride;
-      if (v_direct) src.v_raw = v_at, src.ldv = cx.pos_stride;
-    }
+  } else if (ir.dot) {
+    if (k_direct) src.k_raw = raw_at(cx.k, cx.k_scale, k_at), src.ldk = cx.pos_stride;
+    if (v_direct) src.v_raw = raw_at(cx.v, cx.v_scale, v_at), src.ldv = cx.pos_stride;
   }
   // q8_0: the scales of the head's first element (element offsets from the
   // cache's base, divided by the block).
@@ -114,13 +135,10 @@ template <class Acc, class KV>
 void scores_dot_from(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buffers<Acc>& b,
                      const range_stats<Acc>& st, int kn_r, const tile_source<Acc, KV>& src,
                      std::size_t lds) noexcept {
-  if constexpr (!is_q8<KV>) {  // q8_0 tiles are always converted
-    if (src.k_raw) {
-      scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k_raw, src.ldk, b.s, lds);
-      return;
-    }
-  }
-  scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k, src.ldk, b.s, lds);
+  if (src.k_raw)
+    scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k_raw, src.ldk, b.s, lds);
+  else
+    scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k, src.ldk, b.s, lds);
 }
 
 /// One tile for every micro-block of the item: scores, online softmax step,
@@ -161,14 +179,11 @@ void attend_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buf
       const Acc hi = std::max(b.hi[row0 + r], b.hi[ir.rows_pad + row0 + r]);
       end[r] = std::clamp(static_cast<int>(hi), 0, kn);
     }
-    if constexpr (!is_q8<KV>) {
-      if (src.v_raw) {
-        pv_block(b.s, lds, end, src.v_raw, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb,
-                 cx.dp);
-        continue;
-      }
-    }
-    pv_block(b.s, lds, end, src.v, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb, cx.dp);
+    if (src.v_raw)
+      pv_block(b.s, lds, end, src.v_raw, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb,
+               cx.dp);
+    else
+      pv_block(b.s, lds, end, src.v, src.ldv, b.o + row0 * dp, dp, b.alpha + row0, rows_mb, cx.dp);
   }
 }
 
