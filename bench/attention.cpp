@@ -17,7 +17,9 @@
 #include <memory>
 #include <shiftrope/attention.hpp>
 #include <shiftrope/detail/big_buffer.hpp>
+#include <shiftrope/kv_q8.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "machine.hpp"
@@ -91,7 +93,7 @@ options parse(int argc, char** argv) {
           "  --head-dim D[,D...]     head sizes (default 64,128)\n"
           "  --heads H/K[,H/K...]    query/KV heads (default 32/8,8/8)\n"
           "  --mode prefill|decode   (default both; comma list allowed)\n"
-          "  --kv-type f32|f16       (default both; comma list allowed)\n"
+          "  --kv-type f32|f16|q8_0  (default f32,f16; comma list allowed)\n"
           "  --threads N             threads (default 2)\n"
           "  --reps N                minimum repetitions per case (default 3)\n"
           "  --no-naive              skip timing the naive implementation\n"
@@ -110,7 +112,7 @@ options parse(int argc, char** argv) {
     } else if (a == "--mode") {
       o.modes = parse_words("--mode", value(), {"prefill", "decode"});
     } else if (a == "--kv-type") {
-      o.kv_types = parse_words("--kv-type", value(), {"f32", "f16"});
+      o.kv_types = parse_words("--kv-type", value(), {"f32", "f16", "q8_0"});
     } else if (a == "--threads") {
       const auto t = parse_list<int>("--threads", value());
       if (t.size() != 1 || t[0] > 1024) usage_error("--threads: expected one value in [1, 1024]");
@@ -159,6 +161,20 @@ struct splitmix64 {
   }
 };
 
+/// True for the q8_0 cache (KV = std::int8_t quants with f16 scales).
+template <class KV>
+constexpr bool is_q8 = std::is_same_v<KV, std::int8_t>;
+
+/// Bytes per cached element: q8_0 stores one byte plus a 2-byte scale per 32.
+template <class KV>
+constexpr double bytes_per_element = is_q8<KV> ? 34.0 / 32.0 : static_cast<double>(sizeof(KV));
+
+/// Name of a cache element type.
+template <class KV>
+const char* kv_name() {
+  return is_q8<KV> ? "q8_0" : shiftrope::type_name<KV>();
+}
+
 /// One problem's buffers: queries [n_tokens × H × D], a head-major cache
 /// [K × n_pos × D] of keys rotated at their positions, the output.
 template <class KV>
@@ -167,9 +183,25 @@ struct workload {
   std::int64_t start_pos = 0, n_tokens = 0, n_pos = 0;
   std::vector<float> q, out;
   std::vector<KV, shiftrope::detail::big_buffer_allocator<KV>> k, v;  // as kv_cache stores them
+  std::vector<f16> ks, vs;  // q8_0 only: one scale per 32 elements of k, v
   shiftrope::rope_table<float> table;
   kv_cache_view<KV> view() const {
-    return kv_cache_view<KV>::head_major(k.data(), v.data(), n_pos, params.head_dim, n_pos);
+    const auto plain =
+        kv_cache_view<KV>::head_major(k.data(), v.data(), n_pos, params.head_dim, n_pos);
+    return is_q8<KV> ? plain.with_scales(ks.data(), vs.data()) : plain;
+  }
+  /// Element e of K (of V) as a float.
+  float key(std::size_t e) const {
+    if constexpr (is_q8<KV>)
+      return shiftrope::to_float(ks[e / shiftrope::kv_q8_block]) * static_cast<float>(k[e]);
+    else
+      return shiftrope::convert<float>(k[e]);
+  }
+  float value(std::size_t e) const {
+    if constexpr (is_q8<KV>)
+      return shiftrope::to_float(vs[e / shiftrope::kv_q8_block]) * static_cast<float>(v[e]);
+    else
+      return shiftrope::convert<float>(v[e]);
   }
 };
 
@@ -196,14 +228,25 @@ workload<KV> make_workload(int n_heads, int n_kv_heads, int head_dim, std::int64
   const std::size_t cache = static_cast<std::size_t>(n_kv_heads) * w.n_pos * D;
   w.k.resize(cache);
   w.v.resize(cache);
-  std::vector<float> row(D);
+  if constexpr (is_q8<KV>) {
+    w.ks.resize(cache / shiftrope::kv_q8_block);
+    w.vs.resize(cache / shiftrope::kv_q8_block);
+  }
+  std::vector<float> row(D), vrow(D);
   for (int h = 0; h < n_kv_heads; ++h)
     for (std::int64_t n = 0; n < w.n_pos; ++n) {
       const std::size_t at = (static_cast<std::size_t>(h) * w.n_pos + n) * D;
       for (float& x : row) x = g.uniform();
       w.table.rotate(row.data(), n);
-      for (std::size_t i = 0; i < D; ++i) w.k[at + i] = shiftrope::convert<KV>(row[i]);
-      for (std::size_t i = 0; i < D; ++i) w.v[at + i] = shiftrope::convert<KV>(g.uniform());
+      for (float& x : vrow) x = g.uniform();
+      if constexpr (is_q8<KV>) {
+        const std::size_t s = at / shiftrope::kv_q8_block;
+        shiftrope::quantize_kv_q8(row.data(), w.k.data() + at, w.ks.data() + s, D);
+        shiftrope::quantize_kv_q8(vrow.data(), w.v.data() + at, w.vs.data() + s, D);
+      } else {
+        for (std::size_t i = 0; i < D; ++i) w.k[at + i] = shiftrope::convert<KV>(row[i]);
+        for (std::size_t i = 0; i < D; ++i) w.v[at + i] = shiftrope::convert<KV>(vrow[i]);
+      }
     }
   return w;
 }
@@ -221,8 +264,7 @@ void naive_attention(const workload<KV>& w, const remap& positions, float* out) 
     const std::int64_t t = row / H;
     const int h = static_cast<int>(row % H);
     const std::int64_t m = w.start_pos + t;
-    const KV* kh = view.k + static_cast<std::size_t>(h / group) * view.head_stride;
-    const KV* vh = view.v + static_cast<std::size_t>(h / group) * view.head_stride;
+    const std::size_t head = static_cast<std::size_t>(h / group) * view.head_stride;
     shiftrope::key_segment segs[shiftrope::max_key_segments];
     const int n_seg = shiftrope::key_segments(positions, m, segs);
     std::vector<float> scores, qr(static_cast<std::size_t>(D)),
@@ -233,9 +275,9 @@ void naive_attention(const workload<KV>& w, const remap& positions, float* out) 
       std::copy(q, q + D, qr.begin());
       w.table.rotate(qr.data(), segs[s].query_pos);
       for (std::int64_t n = segs[s].begin; n < segs[s].end; ++n) {
-        const KV* k = kh + static_cast<std::size_t>(n) * view.pos_stride;
+        const std::size_t k = head + static_cast<std::size_t>(n) * view.pos_stride;
         float dot = 0;
-        for (int i = 0; i < D; ++i) dot += qr[i] * shiftrope::convert<float>(k[i]);
+        for (int i = 0; i < D; ++i) dot += qr[i] * w.key(k + static_cast<std::size_t>(i));
         scores.push_back(scale * dot);
         keys.push_back(n);
       }
@@ -245,8 +287,8 @@ void naive_attention(const workload<KV>& w, const remap& positions, float* out) 
     for (std::size_t j = 0; j < scores.size(); ++j) {
       const float e = std::exp(scores[j] - mx);
       sum += e;
-      const KV* v = vh + static_cast<std::size_t>(keys[j]) * view.pos_stride;
-      for (int i = 0; i < D; ++i) acc[i] += e * shiftrope::convert<float>(v[i]);
+      const std::size_t v = head + static_cast<std::size_t>(keys[j]) * view.pos_stride;
+      for (int i = 0; i < D; ++i) acc[i] += e * w.value(v + static_cast<std::size_t>(i));
     }
     float* o = out + static_cast<std::size_t>(row) * D;
     for (int i = 0; i < D; ++i) o[i] = acc[i] / sum;
@@ -270,7 +312,9 @@ bool verify(int threads) {
   bool ok = true;
   for (int variant = 0; variant < 3; ++variant) {
     const std::int64_t start = variant == 2 ? 299 : 0, n = variant == 2 ? 1 : 300;
-    workload<KV> w = make_workload<KV>(8, 2, 72, start, n, threads, 11 + variant);
+    // 72 values per head: a partial register; q8_0 needs whole blocks of 32.
+    const int head_dim = is_q8<KV> ? 96 : 72;
+    workload<KV> w = make_workload<KV>(8, 2, head_dim, start, n, threads, 11 + variant);
     shiftrope::string_remap sr{97, 16};
     sr.duplicate_boundary_key = variant == 1;
     const remap r = variant == 0 ? remap{shiftrope::identity_remap{}} : remap{sr};
@@ -280,9 +324,8 @@ bool verify(int threads) {
     naive_attention(w, r, want.data());
     for (std::size_t i = 0; i < want.size(); ++i)
       if (!(std::fabs(w.out[i] - want[i]) <= abs_tol + rel_tol * std::fabs(want[i]))) {
-        std::fprintf(stderr, "verify %s %s: mismatch at %zu: kernel %g, naive %g\n",
-                     shiftrope::type_name<KV>(), shiftrope::describe(r).c_str(), i, w.out[i],
-                     want[i]);
+        std::fprintf(stderr, "verify %s %s: mismatch at %zu: kernel %g, naive %g\n", kv_name<KV>(),
+                     shiftrope::describe(r).c_str(), i, w.out[i], want[i]);
         ok = false;
         break;
       }
@@ -361,7 +404,7 @@ void run_case(const options& o, const case_desc& c, const machine_limits& ml) {
   const double pairs = prefill ? 0.5 * static_cast<double>(c.L) * static_cast<double>(c.L + 1)
                                : static_cast<double>(c.L + 1);
   const double kv_bytes =
-      2.0 * c.n_kv_heads * static_cast<double>(w.n_pos) * c.head_dim * sizeof(KV);
+      2.0 * c.n_kv_heads * static_cast<double>(w.n_pos) * c.head_dim * bytes_per_element<KV>;
   const timing tr = summarize(t_rope), ts = summarize(t_str);
   print_row(c, "shiftrope", "rope", tr, pairs, kv_bytes, ml, 0);
   print_row(c, "shiftrope", "string", ts, pairs, kv_bytes, ml, ts.median / tr.median);
@@ -385,11 +428,11 @@ void run_case(const options& o, const case_desc& c, const machine_limits& ml) {
 int main(int argc, char** argv) {
   const options o = parse(argc, argv);
   std::printf("%s\n", shiftrope::bench::build_json(o.threads).c_str());
-  if (!verify<float>(o.threads) || !verify<f16>(o.threads)) {
+  if (!verify<float>(o.threads) || !verify<f16>(o.threads) || !verify<std::int8_t>(o.threads)) {
     std::fprintf(stderr, "shiftrope-bench-attention: kernel disagrees with the naive reference\n");
     return 1;
   }
-  std::fprintf(stderr, "verified against the naive implementation (f32, f16 KV)\n");
+  std::fprintf(stderr, "verified against the naive implementation (f32, f16, q8_0 KV)\n");
   machine_limits ml;
   if (o.machine) {
     std::fprintf(stderr, "measuring FMA peak and stream-triad bandwidth ...\n");
@@ -409,6 +452,8 @@ int main(int argc, char** argv) {
             const case_desc c{mode, kv, L, d, h, k, o.threads};
             if (kv == "f32")
               run_case<float>(o, c, ml);
+            else if (kv == "q8_0")
+              run_case<std::int8_t>(o, c, ml);
             else
               run_case<f16>(o, c, ml);
           }

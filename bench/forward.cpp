@@ -59,7 +59,7 @@ measured bandwidth) shows the per-layer overhead of decoding.
                    decode time in attention, the KV cache bytes in use
   --remap LIST     rope,string (default: both; string: S = floor(0.33 L),
                    W = 128, L = 2048)
-  --kv TYPE        KV cache f16 (default, as llama-bench), f32 or bf16
+  --kv TYPE        KV cache f16 (default, as llama-bench), f32, bf16 or q8_0
   --load MODE      copy (default: weights read into huge-page memory) or map
                    (memory-mapped, 4 KiB pages, as llama.cpp by default)
   --threads N      threads (default: OpenMP's default)
@@ -193,7 +193,7 @@ options parse(int argc, char** argv) {
       o.depths.push_back(std::stoll(item));
   }
   if (auto v = a.value("--remap")) o.remaps = split_list("--remap", *v, {"rope", "string"});
-  o.kv = parse_kv_type(a.get_choice("--kv", {"f32", "f16", "bf16"}, "f16"));
+  o.kv = parse_kv_type(a.get_choice("--kv", {"f32", "f16", "bf16", "q8_0"}, "f16"));
   o.load = parse_load_mode(a.get_choice("--load", {"map", "copy"}, "copy"));
   o.threads = a.get_int<int>("--threads", 1, 1024, 0);
   o.quick = a.has("--quick");
@@ -657,7 +657,8 @@ void bench_depth(const options& o, int threads, const model& m, const bench_targ
   // The cache bytes a decoded token reads at the middle of the run: K and V
   // of every layer and KV head over depth + 64 positions.
   const model_config& c = m.config();
-  const double kv_elem = o.kv == kv_type::f32 ? 4 : 2;
+  // Bytes per cached element: q8_0 holds one byte plus a 2-byte scale per 32.
+  const double kv_elem = o.kv == kv_type::f32 ? 4 : o.kv == kv_type::q8_0 ? 34.0 / 32.0 : 2;
   const double kv_read = 2.0 * c.n_layers * c.n_kv_heads * c.head_dim * kv_elem *
                          (static_cast<double>(depth) + n_gen / 2.0);
   const double bytes = weight_bytes_per_token(m) + kv_read;

@@ -68,7 +68,7 @@ Runtime:
   --ctx N            KV cache positions (default: prompt + new tokens); a context
                      whose KV cache would not fit in this machine's memory is refused
   --batch N          prefill chunk in tokens (default 256)
-  --kv-type T        KV cache storage: f32 (default), f16, bf16
+  --kv-type T        KV cache storage: f32 (default), f16, bf16, q8_0
   --load MODE        map (default: memory-mapped) or copy (read into huge
                      pages: faster decoding, the file's size in private memory)
 

@@ -61,7 +61,7 @@ inline options parse_options(const cli::args& a) {
   o.n_threads = a.get_int<int>("-t", 1, 1024, 0);
   if (a.has("--ctx")) o.n_ctx = a.get_int<std::int64_t>("--ctx", 1, std::int64_t{1} << 30);
   o.batch = a.get_int<int>("--batch", 1, 65536, 256);
-  o.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16"}, "f32"));
+  o.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16", "q8_0"}, "f32"));
   o.load = shiftrope::parse_load_mode(a.get_choice("--load", {"map", "copy"}, "map"));
   if (a.has("--train-len"))
     o.train_len = a.get_int<std::int64_t>("--train-len", 2, std::int64_t{1} << 30);

@@ -74,7 +74,7 @@ Sweep:
 Runtime:
   --ctx N            context positions (default: the longest prompt + generation)
   --batch N          prefill chunk (default 256)
-  --kv-type T        f32 (default), f16, bf16
+  --kv-type T        f32 (default), f16, bf16, q8_0
   -t N               threads
 
 Output:
@@ -216,7 +216,8 @@ shiftrope::session_params session_for(const cli::args& a, const eval::sweep_conf
                                       std::to_string(n_gen) + " generated tokens), above --ctx " +
                                       std::to_string(sp.n_ctx));
   sp.max_batch = a.get_int<int>("--batch", 1, 65536, 256);
-  sp.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16"}, "f32"));
+  sp.kv =
+      shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16", "q8_0"}, "f32"));
   sp.train_len = train_len;
   sp.n_threads = a.get_int<int>("-t", 1, 1024, 0);
   return sp;

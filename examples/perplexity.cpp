@@ -52,7 +52,7 @@ Evaluation:
   --chunks N         at most N windows (default: every whole window)
   --buckets B        position buckets (default 8)
   --batch N          tokens per forward step (default 256)
-  --kv-type T        f32 (default), f16, bf16
+  --kv-type T        f32 (default), f16, bf16, q8_0
   -t N               threads
 
 Output:
@@ -175,7 +175,8 @@ int run(int argc, char** argv) {
   shiftrope::session_params sp;
   sp.n_ctx = ctx;
   sp.max_batch = a.get_int<int>("--batch", 1, 65536, 256);
-  sp.kv = shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16"}, "f32"));
+  sp.kv =
+      shiftrope::parse_kv_type(a.get_choice("--kv-type", {"f32", "f16", "bf16", "q8_0"}, "f32"));
   sp.train_len = train_len;
   sp.n_threads = a.get_int<int>("-t", 1, 1024, 0);
   const std::vector<std::vector<int>> windows = make_windows(a, m, ctx, max_windows);

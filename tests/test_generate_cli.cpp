@@ -369,6 +369,8 @@ TEST_CASE("shiftrope-generate: bad input exits with 2 and one line naming the pr
       {{"-m", bin, "-z", tok, "-p", "x", "--logit-scale", "0"}, "--logit-scale"},
       {{"-m", bin, "-z", tok, "-p", "x", "--logit-scale", "huge"}, "--logit-scale"},
       {{"-m", bin, "-z", tok, "-p", "x", "--kv-type", "f8"}, "--kv-type"},
+      {{"-m", bin, "-z", tok, "-p", "x", "--kv-type", "q8_0"},
+       "head_dim = 8 is not a multiple of 32, which kv_type q8_0 needs"},
       {{"-m", bin, "-z", tok, "-p", "x", "--frobnicate"}, "--frobnicate"},
       {{"-m", bin, "-z", tok, "-p", "x", "--dump-logits", "/nonexistent/dir/l.f32"},
        "/nonexistent/dir/l.f32"},

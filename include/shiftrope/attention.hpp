@@ -39,6 +39,7 @@
 #include <shiftrope/detail/attention/driver.hpp>
 #include <shiftrope/detail/attention/plan.hpp>
 #include <shiftrope/error.hpp>
+#include <shiftrope/kv_q8.hpp>
 #include <shiftrope/numeric.hpp>
 #include <shiftrope/position_map.hpp>
 #include <shiftrope/rope.hpp>
@@ -96,25 +97,49 @@ struct attention_params {
 /// Non-owning view of a KV cache: key/value n of KV head g start at
 /// k/v + g·head_stride + n·pos_stride (head_dim contiguous values; keys
 /// rotated at their own position n).
+///
+/// KV = std::int8_t is the q8_0 cache (kv_q8.hpp): k and v hold the quants,
+/// k_scale and v_scale one f16 scale per 32 elements (element e of k has
+/// the scale k_scale[e / 32]); head_dim and both strides must then be
+/// multiples of 32. The other types leave the scales null.
 template <class KV>
 struct kv_cache_view {
-  const KV* k = nullptr;        ///< keys
-  const KV* v = nullptr;        ///< values, same layout as k
-  std::size_t pos_stride = 0;   ///< elements between consecutive positions
-  std::size_t head_stride = 0;  ///< elements between consecutive KV heads
-  std::int64_t n_pos = 0;       ///< positions [0, n_pos) hold valid keys and values
+  const KV* k = nullptr;         ///< keys
+  const KV* v = nullptr;         ///< values, same layout as k
+  std::size_t pos_stride = 0;    ///< elements between consecutive positions
+  std::size_t head_stride = 0;   ///< elements between consecutive KV heads
+  std::int64_t n_pos = 0;        ///< positions [0, n_pos) hold valid keys and values
+  const f16* k_scale = nullptr;  ///< q8_0 only: scales of k, [elements / 32]
+  const f16* v_scale = nullptr;  ///< q8_0 only: scales of v, [elements / 32]
 
   /// [n_kv_heads × n_ctx × head_dim] (the layout the kernel reads fastest).
   static kv_cache_view head_major(const KV* k, const KV* v, std::int64_t n_ctx, int head_dim,
                                   std::int64_t n_pos) noexcept {
-    return {k, v, static_cast<std::size_t>(head_dim),
-            static_cast<std::size_t>(n_ctx) * static_cast<std::size_t>(head_dim), n_pos};
+    return {k,
+            v,
+            static_cast<std::size_t>(head_dim),
+            static_cast<std::size_t>(n_ctx) * static_cast<std::size_t>(head_dim),
+            n_pos,
+            nullptr,
+            nullptr};
   }
   /// [n_ctx × n_kv_heads × head_dim].
   static kv_cache_view position_major(const KV* k, const KV* v, int n_kv_heads, int head_dim,
                                       std::int64_t n_pos) noexcept {
-    return {k, v, static_cast<std::size_t>(n_kv_heads) * static_cast<std::size_t>(head_dim),
-            static_cast<std::size_t>(head_dim), n_pos};
+    return {k,
+            v,
+            static_cast<std::size_t>(n_kv_heads) * static_cast<std::size_t>(head_dim),
+            static_cast<std::size_t>(head_dim),
+            n_pos,
+            nullptr,
+            nullptr};
+  }
+  /// The same layouts with scales (q8_0, KV = std::int8_t).
+  kv_cache_view with_scales(const f16* ks, const f16* vs) const noexcept {
+    kv_cache_view c = *this;
+    c.k_scale = ks;
+    c.v_scale = vs;
+    return c;
   }
 };
 
@@ -172,6 +197,17 @@ bool check_attention_call(const char* who, const attention_params& p, const rope
     fail(who, ": kv_cache_view strides must be >= head_dim (", p.head_dim,
          "), got pos_stride = ", cache.pos_stride, ", head_stride = ", cache.head_stride);
   if (!q || !out) fail(who, ": q and out must not be null");
+  if constexpr (std::is_same_v<KV, std::int8_t>) {
+    constexpr std::size_t b = kv_q8_block;
+    if (p.head_dim % kv_q8_block != 0)
+      fail(who, ": head_dim = ", p.head_dim, " is not a multiple of ", kv_q8_block,
+           ", which a q8_0 KV cache needs (one scale per 32 values of a head)");
+    if (cache.pos_stride % b != 0 || cache.head_stride % b != 0)
+      fail(who, ": a q8_0 kv_cache_view needs strides that are multiples of ", kv_q8_block,
+           ", got pos_stride = ", cache.pos_stride, ", head_stride = ", cache.head_stride);
+    if (!cache.k_scale || !cache.v_scale)
+      fail(who, ": a q8_0 kv_cache_view needs k_scale and v_scale (not null)");
+  }
   return true;
 }
 
@@ -202,7 +238,8 @@ void attention(const attention_params& p, const remap& positions, const rope_tab
                const Acc* q, std::int64_t start_pos, std::int64_t n_tokens,
                const kv_cache_view<KV>& cache, Acc* out, void* scratch, std::size_t scratch_bytes) {
   static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
-  static_assert(is_storage_type_v<KV>, "KV must be float, double, f16 or bf16");
+  static_assert(is_storage_type_v<KV> || std::is_same_v<KV, std::int8_t>,
+                "KV must be float, double, f16, bf16 or std::int8_t (q8_0 quants)");
   validate(positions);
   if (!detail::check_attention_call("attention", p, table, q, start_pos, n_tokens, cache, out))
     return;
@@ -229,6 +266,8 @@ void attention(const attention_params& p, const remap& positions, const rope_tab
   cx.v = cache.v;
   cx.pos_stride = cache.pos_stride;
   cx.head_stride = cache.head_stride;
+  cx.k_scale = cache.k_scale;
+  cx.v_scale = cache.v_scale;
   cx.out = out;
   void* base = scratch;
   std::size_t space = scratch_bytes;

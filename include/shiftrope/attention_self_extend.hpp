@@ -44,7 +44,8 @@ void attention_self_extend(const attention_params& p, const self_extend_remap& p
                            std::int64_t n_tokens, const kv_cache_view<KV>& cache,
                            const KV* grouped_k, Acc* out) {
   static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
-  static_assert(is_storage_type_v<KV>, "KV must be float, double, f16 or bf16");
+  static_assert(is_storage_type_v<KV>,
+                "KV must be float, double, f16 or bf16 (Self-Extend does not read q8_0 caches)");
   positions.validate();
   if (p.sliding_window != 0)
     fail("attention_self_extend: attention_params.sliding_window (", p.sliding_window,

@@ -153,6 +153,8 @@ struct session_params {
       fail("session_params: logit_scale must be a finite number > 0, got ", logit_scale);
     validate_remap(position_remap);
     validate_self_extend(position_remap, self_extend);
+    if (self_extend && kv == kv_type::q8_0)
+      fail("session_params: self_extend does not support kv = q8_0 (use f32, f16 or bf16)");
   }
 
   /// Throws unless `se` is valid and `r` is identity when `se` is set.
@@ -343,6 +345,8 @@ inline void session::apply_positions() {
   if (attention_.sliding_window > 0)
     fail("session: self_extend cannot be combined with the model's sliding window (",
          attention_.sliding_window, " positions, below n_ctx = ", n_ctx(), ")");
+  if (cache_.type() == kv_type::q8_0)
+    fail("session: self_extend does not support kv_type q8_0 (use f32, f16 or bf16)");
   const std::uint64_t grouped_bytes = detail::grouped_keys_bytes(cache_.bytes());
   const std::size_t elements =
       static_cast<std::size_t>(grouped_bytes / (cache_.type() == kv_type::f32 ? 4 : 2));
@@ -353,10 +357,12 @@ inline void session::apply_positions() {
   std::visit(
       [&](const auto& kv) {
         using KV = typename detail::kv_element<std::decay_t<decltype(kv)>>::type;
-        using grouped = std::vector<KV>;
-        if (!std::holds_alternative<grouped>(grouped_k_) ||
-            std::get<grouped>(grouped_k_).size() != elements)
-          grouped_k_ = grouped(elements);
+        if constexpr (!kv_storage<KV>::quantized) {  // q8_0 refused above
+          using grouped = std::vector<KV>;
+          if (!std::holds_alternative<grouped>(grouped_k_) ||
+              std::get<grouped>(grouped_k_).size() != elements)
+            grouped_k_ = grouped(elements);
+        }
       },
       cache_.typed());
   grouped_row_.resize(static_cast<std::size_t>(c.head_dim));
@@ -407,7 +413,9 @@ inline void session::forward(const int* tokens, std::size_t n_tokens, std::int64
   std::visit(
       [&](auto& kv) {
         using KV = typename detail::kv_element<std::decay_t<decltype(kv)>>::type;
-        KV* grouped = params_.self_extend ? std::get<std::vector<KV>>(grouped_k_).data() : nullptr;
+        KV* grouped = nullptr;  // Self-Extend's keys (never with q8_0: refused)
+        if constexpr (!kv_storage<KV>::quantized)
+          if (params_.self_extend) grouped = std::get<std::vector<KV>>(grouped_k_).data();
         const detail::forward_pass<KV> pass{config(),
                                             model_->weights(),
                                             state_,

@@ -88,6 +88,59 @@ inline vec<Acc> load_as(const T* p) noexcept {
   }
 }
 
+/// Where q8_0 elements are read (the KV cache's layout, kv_q8.hpp): element
+/// i is quants[at + i] times the f16 scale scales[(at + i) / 32]. Adding an
+/// offset moves it like a pointer, so the kernels that read float or half
+/// rows through `row + offset` read q8_0 rows unchanged.
+struct q8_ptr {
+  const std::int8_t* quants = nullptr;  // element 0 (its index a multiple of 32)
+  const f16* scales = nullptr;          // one per 32 quants from quants[0]
+  std::size_t at = 0;                   // the element this points at
+
+  friend q8_ptr operator+(q8_ptr p, std::size_t n) noexcept {
+    p.at += n;
+    return p;
+  }
+  explicit operator bool() const noexcept { return quants != nullptr; }
+};
+
+/// The f16 scale as a float: one instruction with F16C.
+inline float scale_value(f16 h) noexcept {
+#if defined(__F16C__)
+  return _cvtsh_ss(h.bits);
+#else
+  return to_float(h);
+#endif
+}
+
+/// Loads lanes<Acc> q8_0 elements as Acc: int8 widened and converted, times
+/// their block's scale (the lanes never straddle two blocks: at is a
+/// multiple of the register width, and 32 of the width).
+template <class Acc>
+inline vec<Acc> load_as(const q8_ptr& p) noexcept {
+  static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
+  static_assert(32 % lanes<Acc> == 0, "a register must not straddle two q8_0 blocks");
+  const std::int8_t* q = p.quants + p.at;
+  const vec<Acc> d = vec<Acc>(static_cast<Acc>(scale_value(p.scales[p.at / 32])));
+  if constexpr (std::is_same_v<Acc, float>) {
+#if defined(__AVX512F__)
+    if constexpr (lanes<float> == 16) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+      return vec<Acc>(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))) * d;
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (lanes<float> == 8) {
+      const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q));
+      return vec<Acc>(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b))) * d;
+    }
+#endif
+  }
+  alignas(max_align) Acc buf[lanes<Acc>];
+  for (std::size_t i = 0; i < lanes<Acc>; ++i) buf[i] = static_cast<Acc>(q[i]);
+  return vec<Acc>::load_aligned(buf) * d;
+}
+
 /// Loads n < lanes<Acc> elements (a tail); the other lanes are zero.
 template <class Acc, class T>
 inline vec<Acc> load_partial_as(const T* p, std::size_t n) noexcept {
@@ -377,12 +430,29 @@ inline void pin(vec<Acc>& v) noexcept {
 #endif
 }
 
+/// Keeps a prefetch loop alive. g++ treats __builtin_prefetch as free of
+/// side effects, so it finds a function made of prefetch loops "looping
+/// const" and, since C++ loops may be assumed to end, deletes every call
+/// whose result (none) is unused: the prefetches vanished from the
+/// attention kernel's binary. An empty volatile asm that takes the address
+/// is a side effect the optimiser keeps (and it costs no instruction).
+inline void keep_prefetch(const void* p) noexcept {
+#if defined(__GNUC__)
+  __asm__ volatile("" : : "r"(p));
+#else
+  (void)p;
+#endif
+}
+
 /// Asks the cache hierarchy for the bytes [p, p + bytes) ahead of use
 /// (reads), so that a loop over scattered rows overlaps its misses.
 inline void prefetch(const void* p, std::size_t bytes) noexcept {
 #if defined(__GNUC__)
   const char* c = static_cast<const char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+  for (std::size_t off = 0; off < bytes; off += 64) {
+    __builtin_prefetch(c + off, 0, 3);
+    keep_prefetch(c + off);
+  }
 #else
   (void)p;
   (void)bytes;
@@ -393,7 +463,10 @@ inline void prefetch(const void* p, std::size_t bytes) noexcept {
 inline void prefetch_for_write(void* p, std::size_t bytes) noexcept {
 #if defined(__GNUC__)
   char* c = static_cast<char*>(p);
-  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1, 3);
+  for (std::size_t off = 0; off < bytes; off += 64) {
+    __builtin_prefetch(c + off, 1, 3);
+    keep_prefetch(c + off);
+  }
 #else
   (void)p;
   (void)bytes;

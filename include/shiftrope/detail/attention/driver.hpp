@@ -15,19 +15,28 @@
 #include <shiftrope/detail/attention/segments.hpp>
 #include <shiftrope/detail/parallel.hpp>
 #include <shiftrope/detail/simd.hpp>
+#include <shiftrope/kv_q8.hpp>
 #include <type_traits>
 
 namespace shiftrope::detail::attn {
 
+/// True for the q8_0 cache (int8 quants plus a scale per 32 elements).
+template <class KV>
+inline constexpr bool is_q8 = std::is_same_v<KV, std::int8_t>;
+
 /// Converts rows [t0, t0 + cnt) of one KV head into dst [cnt_r × dp]
-/// (zero-padded columns and rows).
+/// (zero-padded columns and rows). For q8_0, scale points at the scale of
+/// the head's first element (src[e] has the scale scale[e / 32]).
 template <class Acc, class KV>
-void pack_rows(const KV* src, std::size_t pos_stride, std::int64_t t0, int cnt, int cnt_r,
-               int head_dim, int dp, Acc* dst) noexcept {
+void pack_rows(const KV* src, const f16* scale, std::size_t pos_stride, std::int64_t t0, int cnt,
+               int cnt_r, int head_dim, int dp, Acc* dst) noexcept {
   for (int i = 0; i < cnt; ++i) {
     Acc* row = dst + static_cast<std::size_t>(i) * dp;
-    simd::convert_row<Acc>(src + static_cast<std::size_t>(t0 + i) * pos_stride, row,
-                           static_cast<std::size_t>(head_dim));
+    const std::size_t at = static_cast<std::size_t>(t0 + i) * pos_stride;
+    if constexpr (is_q8<KV>)
+      dequantize_kv_q8(src + at, scale + at / kv_q8_block, row, static_cast<std::size_t>(head_dim));
+    else
+      simd::convert_row<Acc>(src + at, row, static_cast<std::size_t>(head_dim));
     std::fill(row + head_dim, row + dp, Acc(0));
   }
   std::fill(dst + static_cast<std::size_t>(cnt) * dp, dst + static_cast<std::size_t>(cnt_r) * dp,
@@ -44,17 +53,42 @@ void prefetch_output(const context<Acc, KV>& cx, const item_rows<Acc>& ir) noexc
   }
 }
 
+/// How the kernels read KV rows in place: a pointer, or for q8_0 a
+/// simd::q8_ptr (quants and their scales).
+template <class KV>
+struct raw_rows {
+  using type = const KV*;
+};
+template <>
+struct raw_rows<std::int8_t> {
+  using type = simd::q8_ptr;
+};
+template <class KV>
+using raw_ptr = typename raw_rows<KV>::type;
+
+/// Row `at` of the cache whose first element is base (scales: q8_0 only).
+template <class KV>
+raw_ptr<KV> raw_at([[maybe_unused]] const KV* base, [[maybe_unused]] const f16* scales,
+                   const KV* at) noexcept {
+  if constexpr (is_q8<KV>)
+    return simd::q8_ptr{base, scales, static_cast<std::size_t>(at - base)};
+  else
+    return at;
+}
+
 /// Where one tile's keys and values are read: the cache in place, or
 /// converted (and zero-padded) copies in the thread's scratch. Decoding
-/// reads half-precision caches in place too (k_raw, v_raw), converting in
-/// registers: its few rows use each converted register at once, so a copy
-/// through memory would only add traffic.
+/// reads half-precision and q8_0 caches in place too (k_raw, v_raw),
+/// converting in registers: its few rows use each converted register at
+/// once, so a copy through memory would only add traffic. Prefill converts
+/// a tile of 64 rows into the scratch once for all its rows (the cache is
+/// read in place either way, never copied whole).
 template <class Acc, class KV>
 struct tile_source {
-  const Acc* k = nullptr;     // key kk at k + kk·ldk
-  const Acc* v = nullptr;     // value kk at v + kk·ldv (dp readable values)
-  const KV* k_raw = nullptr;  // when set, keys are read here instead (same ldk)
-  const KV* v_raw = nullptr;  // when set, values are read here instead (same ldv)
+  const Acc* k = nullptr;  // key kk at k + kk·ldk
+  const Acc* v = nullptr;  // value kk at v + kk·ldv (dp readable values)
+  raw_ptr<KV> k_raw{};     // when set, keys are read here instead (same ldk)
+  raw_ptr<KV> v_raw{};     // when set, values are read here instead (same ldv)
   std::size_t ldk = 0, ldv = 0;
 };
 
@@ -78,13 +112,33 @@ tile_source<Acc, KV> load_tile(const context<Acc, KV>& cx, const item_rows<Acc>&
     if (k_direct) src.k = k_at, src.ldk = cx.pos_stride;
     if (v_direct) src.v = v_at, src.ldv = cx.pos_stride;
   } else if (ir.dot) {
-    if (k_direct) src.k_raw = k_at, src.ldk = cx.pos_stride;
-    if (v_direct) src.v_raw = v_at, src.ldv = cx.pos_stride;
+    if (k_direct) src.k_raw = raw_at(cx.k, cx.k_scale, k_at), src.ldk = cx.pos_stride;
+    if (v_direct) src.v_raw = raw_at(cx.v, cx.v_scale, v_at), src.ldv = cx.pos_stride;
+  }
+  // q8_0: the scales of the head's first element (element offsets from the
+  // cache's base, divided by the block).
+  const f16* ks = nullptr;
+  const f16* vs = nullptr;
+  if constexpr (is_q8<KV>) {
+    ks = cx.k_scale + static_cast<std::size_t>(kh - cx.k) / kv_q8_block;
+    vs = cx.v_scale + static_cast<std::size_t>(vh - cx.v) / kv_q8_block;
   }
   const bool k_packed = src.k == b.kt && !src.k_raw, v_packed = src.v == b.vt && !src.v_raw;
-  if (k_packed) pack_rows(kh, cx.pos_stride, t0, cnt, cnt_r, cx.head_dim, cx.dp, b.kt);
-  if (v_packed) pack_rows(vh, cx.pos_stride, t0, cnt, cnt, cx.head_dim, cx.dp, b.vt);
+  if (k_packed) pack_rows(kh, ks, cx.pos_stride, t0, cnt, cnt_r, cx.head_dim, cx.dp, b.kt);
+  if (v_packed) pack_rows(vh, vs, cx.pos_stride, t0, cnt, cnt, cx.head_dim, cx.dp, b.vt);
   return src;
+}
+
+/// The dot-product scores of a decoding micro-block, from the cache in
+/// place (k_raw) or from the converted tile.
+template <class Acc, class KV>
+void scores_dot_from(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buffers<Acc>& b,
+                     const range_stats<Acc>& st, int kn_r, const tile_source<Acc, KV>& src,
+                     std::size_t lds) noexcept {
+  if (src.k_raw)
+    scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k_raw, src.ldk, b.s, lds);
+  else
+    scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k, src.ldk, b.s, lds);
 }
 
 /// One tile for every micro-block of the item: scores, online softmax step,
@@ -109,10 +163,8 @@ void attend_tile(const context<Acc, KV>& cx, const item_rows<Acc>& ir, const buf
     if (kn <= 0) continue;
     const int kn_r = round_up(kn, nkb);
     const int row0 = v0 * w;
-    if (ir.dot && src.k_raw)
-      scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k_raw, src.ldk, b.s, lds);
-    else if (ir.dot)
-      scores_dot(ir, b, st, cx.dp, cx.overlapping, kn_r, src.k, src.ldk, b.s, lds);
+    if (ir.dot)
+      scores_dot_from(cx, ir, b, st, kn_r, src, lds);
     else
       scores_in_lanes(ir, b, st, cx.head_dim, cx.dp, cx.overlapping, v0, nv, kn_r, src.k, src.ldk,
                       b.s, lds);

@@ -86,10 +86,11 @@ inline void qk_rows_in_lanes(const Acc* const* qt, std::size_t ldq, const Acc* k
 /// s[kk·lds + r] = Σ_d q[r][d] · k[kk·ldk + d],   r < R, kk < NK:
 /// dot products along head_dim for a handful of rows (decoding). q[r] and
 /// the key rows hold dp values, dp a multiple of the register width
-/// (zero-padded past head_dim). Keys in any storage type KT, converted as
-/// loaded: each key register serves all R rows.
-template <class Acc, int R, int NK, class KT>
-inline void qk_rows_dot(const Acc* const* q, const KT* k, std::size_t ldk, int dp, Acc* s,
+/// (zero-padded past head_dim). Keys in any storage type, read through KP
+/// (a pointer, or simd::q8_ptr) and converted as loaded: each key register
+/// serves all R rows.
+template <class Acc, int R, int NK, class KP>
+inline void qk_rows_dot(const Acc* const* q, KP k, std::size_t ldk, int dp, Acc* s,
                         std::size_t lds) noexcept {
   using V = simd::vec<Acc>;
   constexpr int w = static_cast<int>(simd::lanes<Acc>);
@@ -176,9 +177,10 @@ inline void softmax_step(Acc* s, std::size_t lds, int nk, Acc* m, Acc* l, Acc* a
 /// FMA loop. Keys [nk_all, nk) (a tile cut by the diagonal) are skipped by
 /// the rows past whose end they lie rather than weighted by their p = 0:
 /// 0 · NaN and 0 · Inf are NaN, and a later position's value must not reach
-/// an earlier row. Values in any storage type VT, converted as loaded.
-template <class Acc, int RR, int CV, class VT>
-inline void pv_rows(const Acc* p, std::size_t ldp, int nk_all, int nk, const int* end, const VT* v,
+/// an earlier row. Values in any storage type, read through VP (a pointer,
+/// or simd::q8_ptr) and converted as loaded.
+template <class Acc, int RR, int CV, class VP>
+inline void pv_rows(const Acc* p, std::size_t ldp, int nk_all, int nk, const int* end, VP v,
                     std::size_t ldv, Acc* o, std::size_t ldo, const Acc* alpha) noexcept {
   using V = simd::vec<Acc>;
   constexpr std::size_t w = simd::lanes<Acc>;
@@ -194,7 +196,7 @@ inline void pv_rows(const Acc* p, std::size_t ldp, int nk_all, int nk, const int
     const Acc* pr = p + static_cast<std::size_t>(kk) * ldp;
     V pb[RR];
     for (int r = 0; r < RR; ++r) pb[r] = simd::splat(pr[r]);
-    const VT* vr = v + static_cast<std::size_t>(kk) * ldv;
+    const VP vr = v + static_cast<std::size_t>(kk) * ldv;
     for (int c = 0; c < CV; ++c) {
       V vv = simd::load_as<Acc>(vr + c * w);
       simd::pin(vv);
@@ -206,7 +208,7 @@ inline void pv_rows(const Acc* p, std::size_t ldp, int nk_all, int nk, const int
     V pb[RR];
     bool seen[RR];
     for (int r = 0; r < RR; ++r) pb[r] = simd::splat(pr[r]), seen[r] = kk < end[r];
-    const VT* vr = v + static_cast<std::size_t>(kk) * ldv;
+    const VP vr = v + static_cast<std::size_t>(kk) * ldv;
     for (int c = 0; c < CV; ++c) {
       V vv = simd::load_as<Acc>(vr + c * w);
       simd::pin(vv);
@@ -224,9 +226,9 @@ inline void pv_rows(const Acc* p, std::size_t ldp, int nk_all, int nk, const int
 /// row r sums keys [0, end[r]) of the tile (end[r] >= 0). Each tile stops at
 /// the last key one of its rows sees; only keys some of its rows see and
 /// others do not take the masked loop of pv_rows.
-template <class Acc, class VT>
-inline void pv_block(const Acc* p, std::size_t ldp, const int* end, const VT* v, std::size_t ldv,
-                     Acc* o, std::size_t ldo, const Acc* alpha, int rows, int dp) noexcept {
+template <class Acc, class VP>
+inline void pv_block(const Acc* p, std::size_t ldp, const int* end, VP v, std::size_t ldv, Acc* o,
+                     std::size_t ldo, const Acc* alpha, int rows, int dp) noexcept {
   using B = blocking<Acc>;
   constexpr int w = B::width;
   const int n_vec = dp / w;
@@ -240,14 +242,14 @@ inline void pv_block(const Acc* p, std::size_t ldp, const int* end, const VT* v,
         nk = end[r] > nk ? end[r] : nk;
       }
       const Acc* pp = p + r0;
-      const VT* vp = v + static_cast<std::size_t>(c0) * w;
+      const VP vp = v + static_cast<std::size_t>(c0) * w;
       Acc* op = o + static_cast<std::size_t>(r0) * ldo + static_cast<std::size_t>(c0) * w;
       const Acc* ap = alpha + r0;
       // Dispatch to a fully unrolled tile (the compile-time sizes keep the
       // accumulators in registers).
       dispatch<B::pv_rows>(rr, [&](auto rr_c) {
         dispatch<B::pv_vectors>(cv, [&](auto cv_c) {
-          pv_rows<Acc, decltype(rr_c)::value, decltype(cv_c)::value, VT>(
+          pv_rows<Acc, decltype(rr_c)::value, decltype(cv_c)::value, VP>(
               pp, ldp, nk_all, nk, end + r0, vp, ldv, op, ldo, ap);
         });
       });

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <shiftrope/detail/attention/kernels.hpp>
 #include <shiftrope/detail/parallel.hpp>
+#include <shiftrope/numeric.hpp>
 #include <shiftrope/position_map.hpp>
 #include <shiftrope/rope.hpp>
 
@@ -43,6 +44,10 @@ struct context {
   const KV* v = nullptr;  // value, same layout
   std::size_t pos_stride = 0;
   std::size_t head_stride = 0;
+  // q8_0 (KV = std::int8_t) only: element e of k (of v) has the scale
+  // k_scale[e / 32] (v_scale[e / 32]); strides are multiples of 32.
+  const f16* k_scale = nullptr;
+  const f16* v_scale = nullptr;
   Acc* out = nullptr;  // [n_tokens × n_heads × head_dim]
 };
 

@@ -189,9 +189,9 @@ void scores_in_lanes(const item_rows<Acc>& ir, const buffers<Acc>& b, const rang
 
 /// Scores S^T of keys [0, kn_r) of the tile for the few rows of a decoding
 /// item (dot products along head_dim; s: key kk at s + kk·lds, row r at + r).
-template <class Acc, class KT>
+template <class Acc, class KP>
 void scores_dot(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_stats<Acc>& st, int dp,
-                bool overlapping, int kn_r, const KT* k, std::size_t ldk, Acc* s,
+                bool overlapping, int kn_r, KP k, std::size_t ldk, Acc* s,
                 std::size_t lds) noexcept {
   constexpr int w = blocking<Acc>::width;
   const std::size_t slot_size = static_cast<std::size_t>(ir.rows_pad) * dp;
@@ -203,7 +203,7 @@ void scores_dot(const item_rows<Acc>& ir, const buffers<Acc>& b, const range_sta
       for (int r = 0; r < R; ++r) p[r] = b.q + slot * slot_size + static_cast<std::size_t>(r) * dp;
     };
     for (int kb = 0; kb < kn_r; kb += nk) {
-      const KT* kp = k + static_cast<std::size_t>(kb) * ldk;
+      const KP kp = k + static_cast<std::size_t>(kb) * ldk;
       Acc* sp = s + static_cast<std::size_t>(kb) * lds;
       const tile_class cls = classify(st, 0, kb, nk);
       const tile_kind kind = cls.kind;

@@ -133,23 +133,32 @@ void attention_layer(const forward_pass<KV>& f, int layer, std::size_t n, std::i
     const std::int64_t pos = pos0 + static_cast<std::int64_t>(t);
     for (int h = 0; h < c.n_kv_heads; ++h) {
       float* k = &s.k[t * kvd + static_cast<std::size_t>(h) * hd];
+      const float* v = &s.v[t * kvd + static_cast<std::size_t>(h) * hd];
       const std::size_t at = static_cast<std::size_t>(pos) * kv.pos_stride();
-      if (se) {  // Self-Extend: a second copy of the key, rotated at floor(pos/G)
-        std::copy(k, k + hd, f.grouped_row);
-        f.rope.rotate(f.grouped_row, se->grouped_key_pos(pos));
-        simd::convert_row<KV>(f.grouped_row,
-                              grouped + static_cast<std::size_t>(h) * kv.head_stride() + at, hd);
+      if constexpr (kv_storage<KV>::quantized) {  // q8_0: rotate, then quantize (kv_q8.hpp)
+        f.rope.rotate(k, pos);
+        quantize_kv_q8(k, kv.k(layer, h) + at, kv.k_scale(layer, h) + at / kv_q8_block, hd);
+        quantize_kv_q8(v, kv.v(layer, h) + at, kv.v_scale(layer, h) + at / kv_q8_block, hd);
+      } else {
+        if (se) {  // Self-Extend: a second copy of the key, rotated at floor(pos/G)
+          std::copy(k, k + hd, f.grouped_row);
+          f.rope.rotate(f.grouped_row, se->grouped_key_pos(pos));
+          simd::convert_row<KV>(f.grouped_row,
+                                grouped + static_cast<std::size_t>(h) * kv.head_stride() + at, hd);
+        }
+        f.rope.rotate(k, pos);
+        simd::convert_row<KV>(k, kv.k(layer, h) + at, hd);
+        simd::convert_row<KV>(v, kv.v(layer, h) + at, hd);
       }
-      f.rope.rotate(k, pos);
-      simd::convert_row<KV>(k, kv.k(layer, h) + at, hd);
-      simd::convert_row<KV>(&s.v[t * kvd + static_cast<std::size_t>(h) * hd], kv.v(layer, h) + at,
-                            hd);
     }
   }
   // att [n × n_heads × head_dim]: the fused kernel rotates q per key segment.
-  const kv_cache_view<KV> view = kv_cache_view<KV>::head_major(
+  kv_cache_view<KV> view = kv_cache_view<KV>::head_major(
       kv.k(layer, 0), kv.v(layer, 0), f.n_ctx, c.head_dim, pos0 + static_cast<std::int64_t>(n));
-  if (se) {
+  if constexpr (kv_storage<KV>::quantized) {
+    // The session refuses Self-Extend with a q8_0 cache.
+    view = view.with_scales(kv.k_scale(layer, 0), kv.v_scale(layer, 0));
+  } else if (se) {
     attention_self_extend<float, KV>(f.attention, *se, f.rope, s.q.data(), pos0,
                                      static_cast<std::int64_t>(n), view, grouped, s.att.data());
     return;
@@ -239,7 +248,7 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
 // Compile time, for programs with many translation units that run sessions:
 // define SHIFTROPE_EXTERN_FORWARD in all of them and
 // SHIFTROPE_INSTANTIATE_FORWARD in exactly one (before any shiftrope
-// header), and the forward pass for the three KV cache types is compiled
+// header), and the forward pass for the four KV cache types is compiled
 // once instead of once per translation unit. Behaviour is unchanged.
 #if defined(SHIFTROPE_INSTANTIATE_FORWARD) || defined(SHIFTROPE_EXTERN_FORWARD)
 #ifdef SHIFTROPE_INSTANTIATE_FORWARD
@@ -254,6 +263,7 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
 SHIFTROPE_FORWARD_INSTANCE(float)
 SHIFTROPE_FORWARD_INSTANCE(f16)
 SHIFTROPE_FORWARD_INSTANCE(bf16)
+SHIFTROPE_FORWARD_INSTANCE(std::int8_t)
 #undef SHIFTROPE_FORWARD_INSTANCE
 #endif
 
