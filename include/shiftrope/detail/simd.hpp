@@ -21,6 +21,16 @@
 
 #include <shiftrope/numeric.hpp>
 
+/// Forces inlining of small register helpers: a call between them passes
+/// the registers through memory (and, with AVX-512, costs a vzeroupper), which
+/// made the per-block helpers of the quantized kernels several times slower
+/// than their bodies.
+#if defined(__GNUC__)
+#define SHIFTROPE_FORCE_INLINE __attribute__((always_inline)) inline
+#else
+#define SHIFTROPE_FORCE_INLINE inline
+#endif
+
 namespace shiftrope::detail::simd {
 
 /// A full SIMD register of Acc (float or double).
@@ -254,7 +264,7 @@ inline void rotate_interleaved(T* x, const T* cos, const T* sin, std::size_t n) 
 /// every int8 is a float). The Q8_0 weight path: sign-extend to int32, then
 /// convert.
 template <class Acc>
-inline vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
+SHIFTROPE_FORCE_INLINE vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
   static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
   if constexpr (std::is_same_v<Acc, float>) {
 #if defined(__AVX512F__)
@@ -279,7 +289,8 @@ inline vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
 /// (p[i] >> shift) & mask of each as a float (exact): the quantized weight
 /// paths unpack nibbles and 2-bit fields with it.
 template <class Acc = float>
-inline vec<Acc> load_u8_field_as_float(const std::uint8_t* p, int shift, unsigned mask) noexcept {
+SHIFTROPE_FORCE_INLINE vec<Acc> load_u8_field_as_float(const std::uint8_t* p, int shift,
+                                                       unsigned mask) noexcept {
   static_assert(std::is_same_v<Acc, float>, "the bit fields load as float");
 #if defined(__AVX512F__)
   if constexpr (lanes<Acc> == 16) {
@@ -304,7 +315,7 @@ inline vec<Acc> load_u8_field_as_float(const std::uint8_t* p, int shift, unsigne
 
 /// One f16 -> float, exact; a single F16C instruction where the target has
 /// it (the per-block Q8_0 scale), numeric.hpp's bit manipulation otherwise.
-inline float half_to_float(f16 h) noexcept {
+SHIFTROPE_FORCE_INLINE float half_to_float(f16 h) noexcept {
 #if defined(__F16C__)
   return _cvtsh_ss(h.bits);
 #else
