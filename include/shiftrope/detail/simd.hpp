@@ -313,6 +313,66 @@ SHIFTROPE_FORCE_INLINE vec<Acc> load_u8_field_as_float(const std::uint8_t* p, in
   return vec<Acc>::load_aligned(buf);
 }
 
+/// Lane i = (bits >> (first + i)) & 1 as a float (0 or 1), for i <
+/// lanes<float> and first + lanes<float> <= 32: the fifth bits of Q5_0 / Q5_1
+/// quants, stored one per bit.
+template <class Acc = float>
+SHIFTROPE_FORCE_INLINE vec<Acc> bits_as_float(std::uint32_t bits, int first) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (lanes<Acc> == 16) {
+    const __m512i sh =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(first));
+    const __m512i b = _mm512_and_si512(
+        _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(bits)), sh), _mm512_set1_epi32(1));
+    return vec<Acc>(_mm512_cvtepi32_ps(b));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (lanes<Acc> == 8) {
+    const __m256i sh =
+        _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(first));
+    const __m256i b = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits)), sh), _mm256_set1_epi32(1));
+    return vec<Acc>(_mm256_cvtepi32_ps(b));
+  }
+#endif
+  alignas(max_align) float buf[lanes<Acc>];
+  for (std::size_t i = 0; i < lanes<Acc>; ++i)
+    buf[i] = static_cast<float>((bits >> (static_cast<std::size_t>(first) + i)) & 1u);
+  return vec<Acc>::load_aligned(buf);
+}
+
+/// Lane i = table[(p[i] >> shift) & 15] for lanes<float> bytes at p: a
+/// 16-entry lookup (IQ4_NL / IQ4_XS codes), one permute with AVX-512, two
+/// and a blend with AVX2.
+template <class Acc = float>
+SHIFTROPE_FORCE_INLINE vec<Acc> lookup16_u8_field(const std::uint8_t* p, int shift,
+                                                  const float* table) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (lanes<Acc> == 16) {
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i idx =
+        _mm512_and_si512(_mm512_srl_epi32(b, _mm_cvtsi32_si128(shift)), _mm512_set1_epi32(15));
+    return vec<Acc>(_mm512_permutexvar_ps(idx, _mm512_loadu_ps(table)));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (lanes<Acc> == 8) {
+    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m256i idx =
+        _mm256_and_si256(_mm256_srl_epi32(b, _mm_cvtsi32_si128(shift)), _mm256_set1_epi32(15));
+    const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), idx);
+    const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), idx);
+    const __m256 upper = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7)));
+    return vec<Acc>(_mm256_blendv_ps(lo, hi, upper));
+  }
+#endif
+  alignas(max_align) float buf[lanes<Acc>];
+  for (std::size_t i = 0; i < lanes<Acc>; ++i) buf[i] = table[(p[i] >> shift) & 15];
+  return vec<Acc>::load_aligned(buf);
+}
+
 /// One f16 -> float, exact; a single F16C instruction where the target has
 /// it (the per-block Q8_0 scale), numeric.hpp's bit manipulation otherwise.
 SHIFTROPE_FORCE_INLINE float half_to_float(f16 h) noexcept {

@@ -47,49 +47,27 @@ struct unpacked {
   float offset[groups];
 };
 
-/// Low nibbles of n bytes into lo, high nibbles into hi (plus `bias`).
-SHIFTROPE_FORCE_INLINE void split_nibbles(const std::uint8_t* src, std::int8_t* lo, std::int8_t* hi,
-                                          int n, int bias) noexcept {
-  for (int j = 0; j < n; ++j) lo[j] = static_cast<std::int8_t>((src[j] & 15) + bias);
-  for (int j = 0; j < n; ++j) hi[j] = static_cast<std::int8_t>((src[j] >> 4) + bias);
-}
-
 SHIFTROPE_FORCE_INLINE void unpack(const q8_0_block& b, unpacked<q8_0_block>& u) noexcept {
   std::memcpy(u.q, b.qs, 32);
   u.scale[0] = simd::half_to_float(b.d);
 }
 
-/// Q5_0 / Q5_1 quants: nibble | bit j of qh << 4, minus bias.
-SHIFTROPE_FORCE_INLINE void unpack_q5(const std::uint8_t* qs, const std::uint8_t* qh_bytes,
-                                      std::int8_t* q, int bias) noexcept {
-  const std::uint32_t qh = ::shiftrope::detail::load_u32_le(qh_bytes);
-  split_nibbles(qs, q, q + 16, 16, 0);
-  for (int j = 0; j < 32; ++j)
-    q[j] = static_cast<std::int8_t>((q[j] | static_cast<int>((qh >> j) & 1u) << 4) - bias);
-}
-
 SHIFTROPE_FORCE_INLINE void unpack(const q5_0_block& b, unpacked<q5_0_block>& u) noexcept {
-  unpack_q5(b.qs, b.qh, u.q, 16);
   u.scale[0] = simd::half_to_float(b.d);
 }
 
 SHIFTROPE_FORCE_INLINE void unpack(const q5_1_block& b, unpacked<q5_1_block>& u) noexcept {
-  unpack_q5(b.qs, b.qh, u.q, 0);
   u.scale[0] = simd::half_to_float(b.d);
   u.offset[0] = -simd::half_to_float(b.m);
 }
 
 SHIFTROPE_FORCE_INLINE void unpack(const iq4_nl_block& b, unpacked<iq4_nl_block>& u) noexcept {
-  for (int j = 0; j < 16; ++j) u.q[j] = iq4_values[b.qs[j] & 15];
-  for (int j = 0; j < 16; ++j) u.q[j + 16] = iq4_values[b.qs[j] >> 4];
   u.scale[0] = simd::half_to_float(b.d);
 }
 
 SHIFTROPE_FORCE_INLINE void unpack(const iq4_xs_block& b, unpacked<iq4_xs_block>& u) noexcept {
   const float d = simd::half_to_float(b.d);
   for (int s = 0; s < 8; ++s) {
-    for (int j = 0; j < 16; ++j) u.q[32 * s + j] = iq4_values[b.qs[16 * s + j] & 15];
-    for (int j = 0; j < 16; ++j) u.q[32 * s + 16 + j] = iq4_values[b.qs[16 * s + j] >> 4];
     const int ls = ((b.scales_l[s / 2] >> (4 * (s % 2))) & 15) | ((b.scales_h >> (2 * s)) & 3) << 4;
     u.scale[s] = d * static_cast<float>(ls - 32);
   }
@@ -115,6 +93,19 @@ template <>
 struct fast_lanes<q5_k_block> : std::true_type {};
 template <>
 struct fast_lanes<q6_k_block> : std::true_type {};
+template <>
+struct fast_lanes<q5_0_block> : std::true_type {};
+template <>
+struct fast_lanes<q5_1_block> : std::true_type {};
+template <>
+struct fast_lanes<iq4_nl_block> : std::true_type {};
+template <>
+struct fast_lanes<iq4_xs_block> : std::true_type {};
+
+/// The IQ4 code values as floats (the lookup table of the lanes).
+alignas(simd::max_align) inline constexpr float iq4_values_float[16] = {
+    -127.0f, -104.0f, -83.0f, -65.0f, -49.0f, -35.0f, -22.0f, -10.0f,
+    1.0f,    13.0f,   25.0f,  38.0f,  53.0f,  69.0f,  89.0f,  113.0f};
 
 using simd::load_u8_field_as_float;  // (float registers)
 
@@ -153,6 +144,28 @@ SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q6_k_block& b, std::size_t 
   const simd::vec<float> hi =
       load_u8_field_as_float(b.qh + 32 * h + l, static_cast<int>(2 * kk), 3);
   return simd::fma(simd::vec<float>(16.0f), hi, lo - simd::vec<float>(32.0f));
+}
+
+/// Q5_0 / Q5_1: nibble | bit k of qh << 4 (Q5_0 minus 16).
+SHIFTROPE_FORCE_INLINE simd::vec<float> q5_lane(const std::uint8_t* qs, const std::uint8_t* qh,
+                                                std::size_t k) noexcept {
+  const simd::vec<float> lo = load_u8_field_as_float(qs + k % 16, k < 16 ? 0 : 4, 15);
+  const simd::vec<float> hi =
+      simd::bits_as_float(::shiftrope::detail::load_u32_le(qh), static_cast<int>(k));
+  return simd::fma(simd::vec<float>(16.0f), hi, lo);
+}
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q5_0_block& b, std::size_t k) noexcept {
+  return q5_lane(b.qs, b.qh, k) - simd::vec<float>(16.0f);
+}
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q5_1_block& b, std::size_t k) noexcept {
+  return q5_lane(b.qs, b.qh, k);
+}
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const iq4_nl_block& b, std::size_t k) noexcept {
+  return simd::lookup16_u8_field(b.qs + k % 16, k < 16 ? 0 : 4, iq4_values_float);
+}
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const iq4_xs_block& b, std::size_t k) noexcept {
+  const std::size_t s = k / 32, l = k % 32;
+  return simd::lookup16_u8_field(b.qs + 16 * s + l % 16, l < 16 ? 0 : 4, iq4_values_float);
 }
 
 SHIFTROPE_FORCE_INLINE void unpack(const q4_0_block& b, unpacked<q4_0_block>& u) noexcept {
