@@ -21,14 +21,17 @@
 
 #include <shiftrope/numeric.hpp>
 
-/// Forces inlining of small register helpers: a call between them passes
+/// Forces inlining of small register helpers (SHIFTROPE_LAMBDA_INLINE: of
+/// a lambda, written after its parameter list): a call between them passes
 /// the registers through memory (and, with AVX-512, costs a vzeroupper), which
 /// made the per-block helpers of the quantized kernels several times slower
 /// than their bodies.
 #if defined(__GNUC__)
 #define SHIFTROPE_FORCE_INLINE __attribute__((always_inline)) inline
+#define SHIFTROPE_LAMBDA_INLINE __attribute__((always_inline))
 #else
 #define SHIFTROPE_FORCE_INLINE inline
+#define SHIFTROPE_LAMBDA_INLINE
 #endif
 
 namespace shiftrope::detail::simd {
@@ -292,19 +295,23 @@ template <class Acc = float>
 SHIFTROPE_FORCE_INLINE vec<Acc> load_u8_field_as_float(const std::uint8_t* p, int shift,
                                                        unsigned mask) noexcept {
   static_assert(std::is_same_v<Acc, float>, "the bit fields load as float");
+  // The mask matters only where it clears bits of the shifted byte (not for
+  // the high nibble, p[i] >> 4 & 15); shift and mask are constants once
+  // inlined, so the tests vanish.
+  [[maybe_unused]] const bool keep_bits = ((0xFFu >> shift) & ~mask) != 0;
 #if defined(__AVX512F__)
   if constexpr (lanes<Acc> == 16) {
-    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const __m512i f = _mm512_and_si512(_mm512_srl_epi32(b, _mm_cvtsi32_si128(shift)),
-                                       _mm512_set1_epi32(static_cast<int>(mask)));
+    __m512i f = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    if (shift != 0) f = _mm512_srl_epi32(f, _mm_cvtsi32_si128(shift));
+    if (keep_bits) f = _mm512_and_si512(f, _mm512_set1_epi32(static_cast<int>(mask)));
     return vec<Acc>(_mm512_cvtepi32_ps(f));
   }
 #endif
 #if defined(__AVX2__)
   if constexpr (lanes<Acc> == 8) {
-    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    const __m256i f = _mm256_and_si256(_mm256_srl_epi32(b, _mm_cvtsi32_si128(shift)),
-                                       _mm256_set1_epi32(static_cast<int>(mask)));
+    __m256i f = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    if (shift != 0) f = _mm256_srl_epi32(f, _mm_cvtsi32_si128(shift));
+    if (keep_bits) f = _mm256_and_si256(f, _mm256_set1_epi32(static_cast<int>(mask)));
     return vec<Acc>(_mm256_cvtepi32_ps(f));
   }
 #endif

@@ -248,7 +248,7 @@ SHIFTROPE_FORCE_INLINE void decode_block(const T& b, float* y) noexcept {
   static_assert(U::group % w == 0, "a group holds whole registers");
   U u;
   unpack(b, u);
-  static_for<U::size / w>([&](auto i) {
+  static_for<U::size / w>([&](auto i) SHIFTROPE_LAMBDA_INLINE {
     constexpr std::size_t k = decltype(i)::value * w, g = k / U::group;
     const simd::vec<float> v = quants(b, u, k) * simd::vec<float>(u.scale[g]);
     if constexpr (U::has_offset)
@@ -258,63 +258,63 @@ SHIFTROPE_FORCE_INLINE void decode_block(const T& b, float* y) noexcept {
   });
 }
 
-/// out[r] = sum_i rows[r][i] * x[i] for R rows of n_blocks blocks of T:
-/// per group, s = sum q * x in a register, then acc += scale * s (and
-/// off += offset * sum x for types with offsets); row result = hsum(acc -
-/// off). Float products and sums throughout, as for float weights.
-/// Consecutive groups alternate between two accumulator chains (blocks of
-/// a single group go two at a time), so that one FMA's latency does not
-/// bound the loop; the chains are combined at the end in a fixed order, the
-/// same for every R (grouping rows never changes a result).
+/// Adds block blk (activations xb) of one row to its accumulators: per
+/// group g, s = sum q * x in a register, then acc[c] += scale * s (and
+/// off[c] += offset * sum x for types with offsets), c = (C0 + g) % 2.
+template <std::size_t C0, class T>
+SHIFTROPE_FORCE_INLINE void add_block(const T& blk, const float* xb, simd::vec<float>* acc,
+                                      simd::vec<float>* off) noexcept {
+  using simd::vec;
+  using U = unpacked<T>;
+  constexpr std::size_t w = simd::lanes<float>, per_group = U::group / w;
+  U u;
+  unpack(blk, u);
+  static_for<U::groups>([&](auto gi) SHIFTROPE_LAMBDA_INLINE {
+    constexpr std::size_t g = decltype(gi)::value, k0 = g * U::group, c = (C0 + g) % 2;
+    vec<float> s = quants(blk, u, k0) * simd::load_as<float>(xb + k0);
+    static_for<per_group - 1>([&](auto vi) SHIFTROPE_LAMBDA_INLINE {
+      constexpr std::size_t k = k0 + (decltype(vi)::value + 1) * w;
+      s = simd::fma(quants(blk, u, k), simd::load_as<float>(xb + k), s);
+    });
+    acc[c] = simd::fma(vec<float>(u.scale[g]), s, acc[c]);
+    if constexpr (U::has_offset) {
+      vec<float> sx = simd::load_as<float>(xb + k0);
+      static_for<per_group - 1>([&](auto vi) SHIFTROPE_LAMBDA_INLINE {
+        sx = sx + simd::load_as<float>(xb + k0 + (decltype(vi)::value + 1) * w);
+      });
+      off[c] = simd::fma(vec<float>(u.offset[g]), sx, off[c]);
+    }
+  });
+}
+
+/// out[r] = sum_i rows[r][i] * x[i] for R rows of n_blocks blocks of T
+/// (add_block per block); row result = hsum(acc - off). Float products and
+/// sums throughout, as for float weights. Consecutive groups alternate
+/// between two accumulator chains (blocks of a single group go two at a
+/// time), so that one FMA's latency does not bound the loop; the chains are
+/// combined at the end in a fixed order, the same for every R (grouping rows
+/// never changes a result).
 template <std::size_t R, class T>
 inline void dot_rows_blocks(const float* x, const T* const* rows, std::size_t n_blocks,
                             float* out) noexcept {
   using simd::vec;
   using U = unpacked<T>;
-  constexpr std::size_t w = simd::lanes<float>, per_group = U::group / w;
   // Blocks per step: two for single-group blocks, so both chains are used.
   constexpr std::size_t step = U::groups == 1 ? 2 : 1;
-  vec<float> acc[2][R], off[2][R];
-  for (std::size_t c = 0; c < 2; ++c)
-    for (std::size_t r = 0; r < R; ++r) acc[c][r] = off[c][r] = vec<float>(0.0f);
-  // Adds block blk (activations xb) of row r; its group g goes to chain
-  // (first_chain + g) % 2.
-  auto add_block = [&](const T& blk, const float* xb, std::size_t r, auto first_chain) {
-    U u;
-    unpack(blk, u);
-    static_for<U::groups>([&](auto gi) {
-      constexpr std::size_t g = decltype(gi)::value, k0 = g * U::group;
-      constexpr std::size_t c = (decltype(first_chain)::value + g) % 2;
-      vec<float> s = quants(blk, u, k0) * simd::load_as<float>(xb + k0);
-      static_for<per_group - 1>([&](auto vi) {
-        constexpr std::size_t k = k0 + (decltype(vi)::value + 1) * w;
-        s = simd::fma(quants(blk, u, k), simd::load_as<float>(xb + k), s);
-      });
-      acc[c][r] = simd::fma(vec<float>(u.scale[g]), s, acc[c][r]);
-      if constexpr (U::has_offset) {
-        vec<float> sx = simd::load_as<float>(xb + k0);
-        static_for<per_group - 1>([&](auto vi) {
-          sx = sx + simd::load_as<float>(xb + k0 + (decltype(vi)::value + 1) * w);
-        });
-        off[c][r] = simd::fma(vec<float>(u.offset[g]), sx, off[c][r]);
-      }
-    });
-  };
+  vec<float> acc[R][2], off[R][2];
+  for (std::size_t r = 0; r < R; ++r)
+    acc[r][0] = acc[r][1] = off[r][0] = off[r][1] = vec<float>(0.0f);
   std::size_t b = 0;
   for (; b + step <= n_blocks; b += step) {
     for (std::size_t r = 0; r < R; ++r) {
-      static_for<step>([&](auto si) {
-        constexpr std::size_t bi = decltype(si)::value;
-        add_block(rows[r][b + bi], x + (b + bi) * U::size, r,
-                  std::integral_constant<std::size_t, bi % 2>{});
-      });
+      add_block<0>(rows[r][b], x + b * U::size, acc[r], off[r]);
+      if constexpr (step == 2) add_block<1>(rows[r][b + 1], x + (b + 1) * U::size, acc[r], off[r]);
     }
   }
   for (; b < n_blocks; ++b)
-    for (std::size_t r = 0; r < R; ++r)
-      add_block(rows[r][b], x + b * U::size, r, std::integral_constant<std::size_t, 0>{});
+    for (std::size_t r = 0; r < R; ++r) add_block<0>(rows[r][b], x + b * U::size, acc[r], off[r]);
   for (std::size_t r = 0; r < R; ++r)
-    out[r] = simd::hsum((acc[0][r] - off[0][r]) + (acc[1][r] - off[1][r]));
+    out[r] = simd::hsum((acc[r][0] - off[r][0]) + (acc[r][1] - off[r][1]));
 }
 
 }  // namespace shiftrope::detail::matmul_impl
