@@ -1073,6 +1073,19 @@ TEST_CASE("shiftrope-make-model: every --weights type, blocks near the F32 model
       if (mix && (t.name == "output.weight" || t.name == "blk.1.attn_v.weight" ||
                   t.name == "blk.1.ffn_down.weight"))
         w = weight_type::q6_k;
+      // Rows of 320 are not whole super-blocks: llama.cpp's replacement
+      // types (blocks of 32) take the K-quants' place.
+      if (t.dims.size() == 2 && t.dims[0] % weight_info(w).block_size != 0) {
+        const weight_type asked = w;
+        if (w == weight_type::q4_k) w = weight_type::q5_0;
+        if (w == weight_type::q5_k) w = weight_type::q5_1;
+        if (w == weight_type::q6_k) w = weight_type::q8_0;
+        if (w == weight_type::q2_k || w == weight_type::q3_k || w == weight_type::iq4_xs)
+          w = weight_type::iq4_nl;
+        if (w != asked)
+          CHECK(r.err.find(t.name + " stored as " + ggml_type_name(weight_info(w).ggml) +
+                           " (row length " + std::to_string(t.dims[0])) != std::string::npos);
+      }
       const bool whole_blocks = t.dims[0] % weight_info(w).block_size == 0;
       if (t.dims.size() == 1 || !whole_blocks) {
         CHECK(t.type == ggml_type::f32);
@@ -1268,6 +1281,32 @@ TEST_CASE("shiftrope-convert: llama2.c checkpoint to the 32-element block types"
     session s(m);
     for (const float x : s.forward({1, 403, 407}, 0)) REQUIRE(std::isfinite(x));
   }
+}
+
+TEST_CASE("shiftrope-make-model: q4_k_m on rows of 576 takes llama.cpp's 32-block types") {
+  // smollm-135m's widths: rows of 576 (n_embd) are not whole super-blocks of
+  // 256, rows of 1536 (n_ff) are. llama.cpp stores Q4_K's rows of 576 as
+  // Q5_0 and Q6_K's as Q8_0.
+  const std::string file = path("q4_k_m-576.gguf");
+  const result r =
+      run(kMakeModel, {"--n-embd", "576", "--n-layers", "1", "--n-heads", "9", "--n-kv-heads", "3",
+                       "--n-ff", "1536", "--vocab", "300", "--weights", "q4_k_m", "-o", file});
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  const gguf_file f = gguf_file::open(file);
+  CHECK(f.tensor("output.weight").type == ggml_type::q8_0);
+  CHECK(f.tensor("token_embd.weight").type == ggml_type::q5_0);
+  CHECK(f.tensor("blk.0.attn_q.weight").type == ggml_type::q5_0);
+  CHECK(f.tensor("blk.0.attn_v.weight").type == ggml_type::q8_0);  // Q6_K on layer 0 of 1
+  CHECK(f.tensor("blk.0.ffn_up.weight").type == ggml_type::q5_0);
+  CHECK(f.tensor("blk.0.ffn_down.weight").type == ggml_type::q6_k);  // rows of 1536
+  CHECK(f.tensor("blk.0.attn_norm.weight").type == ggml_type::f32);
+  CHECK(r.err.find("output.weight stored as Q8_0 (row length 576 is not a multiple of 256, the "
+                   "block of Q6_K)") != std::string::npos);
+  CHECK(r.err.find("blk.0.attn_q.weight stored as Q5_0 (row length 576") != std::string::npos);
+  CHECK(r.err.find("ffn_down") == std::string::npos);
+  const model m = model::from_gguf(gguf_file::open(file));
+  session s(m);
+  for (const float x : s.forward({1, 2, 3}, 0)) REQUIRE(std::isfinite(x));
 }
 
 TEST_CASE("shiftrope-make-model: q4_k_m with a tied classifier puts token_embd in Q6_K") {

@@ -40,7 +40,9 @@ Options:
                      f32 (default), f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1,
                      q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs or q4_k_m
                      (a matrix whose row length is not a whole number of the
-                     type's blocks stays f32, said on stderr); norms stay f32
+                     type's blocks takes llama.cpp's fallback type, as
+                     shiftrope-make-model says, or stays f32; said on
+                     stderr); norms stay f32
   --context-length L training length recorded as llama.context_length
                      (default: the checkpoint's seq_len)
   --name NAME        general.name (default: the checkpoint's file name)
@@ -210,12 +212,16 @@ int run(int argc, char** argv) {
     const shiftrope::ggml_type want =
         tools::wanted_type(weights, t.slot.name, c.n_layers, c.tied_output);
     if (t.slot.dims.size() == 2 && type != want)
-      std::fprintf(stderr,
-                   "shiftrope-convert: %s stays f32 (row length %llu is not a multiple of %u, the "
-                   "block of %s)\n",
-                   t.slot.name.c_str(), static_cast<unsigned long long>(t.slot.dims[0]),
-                   shiftrope::ggml_type_info(want).block_size,
-                   shiftrope::ggml_type_name(want).c_str());
+      std::fprintf(
+          stderr,
+          "shiftrope-convert: %s %s (row length %llu is not a multiple of %u, the "
+          "block of %s)\n",
+          t.slot.name.c_str(),
+          (type == shiftrope::ggml_type::f32 ? std::string("stays f32")
+                                             : "stored as " + shiftrope::ggml_type_name(type))
+              .c_str(),
+          static_cast<unsigned long long>(t.slot.dims[0]),
+          shiftrope::ggml_type_info(want).block_size, shiftrope::ggml_type_name(want).c_str());
     types.push_back(type);
     w.add_tensor_deferred(t.slot.name, type, t.slot.dims);
   }

@@ -41,13 +41,39 @@ inline ggml_type to_ggml_type(weight_type t) noexcept {
   return weight_info(t).ggml;
 }
 
+/// The type llama.cpp's quantizer stores a matrix in when its rows are not
+/// whole 256-element super-blocks of the type asked for: Q4_K -> Q5_0,
+/// Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K / Q3_K / IQ4_XS -> IQ4_NL (blocks of 32,
+/// of about the same precision). Every other type is its own fallback.
+inline ggml_type block_fallback_type(ggml_type t) noexcept {
+  switch (t) {
+    case ggml_type::q4_k:
+      return ggml_type::q5_0;
+    case ggml_type::q5_k:
+      return ggml_type::q5_1;
+    case ggml_type::q6_k:
+      return ggml_type::q8_0;
+    case ggml_type::q2_k:
+    case ggml_type::q3_k:
+    case ggml_type::iq4_xs:
+      return ggml_type::iq4_nl;
+    default:
+      return t;
+  }
+}
+
 /// The storage of a tensor with dims `dims` when matrices are asked to be
 /// `matrices`: 2-D tensors take it when their row length (dims[0]) is a whole
-/// number of its blocks, everything else stays F32 (norms, biases, and Q8_0
-/// matrices whose rows are not a multiple of 32).
+/// number of its blocks; otherwise its block_fallback_type when the rows are
+/// whole blocks of that (as llama.cpp does: a K-quant on rows of 576 becomes
+/// Q5_0, Q8_0...); everything else stays F32 (norms, biases, and rows that
+/// are not a multiple of 32).
 inline ggml_type storage_type(ggml_type matrices, const std::vector<std::uint64_t>& dims) {
-  if (dims.size() != 2 || ggml_row_bytes(matrices, dims[0]) == 0) return ggml_type::f32;
-  return matrices;
+  if (dims.size() != 2) return ggml_type::f32;
+  if (ggml_row_bytes(matrices, dims[0]) != 0) return matrices;
+  const ggml_type fallback = block_fallback_type(matrices);
+  if (fallback != matrices && ggml_row_bytes(fallback, dims[0]) != 0) return fallback;
+  return ggml_type::f32;
 }
 
 inline ggml_type storage_type(weight_type matrices, const std::vector<std::uint64_t>& dims) {
@@ -56,8 +82,8 @@ inline ggml_type storage_type(weight_type matrices, const std::vector<std::uint6
 
 /// How a model's tensors are stored (shiftrope-make-model --weights): one
 /// type for every matrix, or llama.cpp's Q4_K_M mix. Norms and biases are
-/// F32 always; a matrix whose rows are not whole blocks of its type stays
-/// F32 (storage_type).
+/// F32 always; a matrix whose rows are not whole blocks of its type takes
+/// llama.cpp's fallback type, or stays F32 (storage_type).
 struct weight_scheme {
   std::string name = "f32";             // as on the command line: "q4_k", "q4_k_m"
   ggml_type matrices = ggml_type::f32;  // the type of the matrices
@@ -127,8 +153,8 @@ inline ggml_type wanted_type(const weight_scheme& s, std::string_view name, int 
 }
 
 /// The storage of tensor `name` with dims `dims` under scheme s: F32 for
-/// 1-D tensors and for matrices whose rows are not whole blocks of the
-/// wanted type, the wanted type otherwise.
+/// 1-D tensors, the wanted type for matrices of whole blocks of it, else
+/// its fallback type or F32 (storage_type above).
 inline ggml_type storage_type(const weight_scheme& s, std::string_view name,
                               const std::vector<std::uint64_t>& dims, int n_layers, bool tied) {
   if (dims.size() != 2) return ggml_type::f32;

@@ -37,7 +37,9 @@ the architecture's metadata and a synthetic SentencePiece vocabulary
                          when --tied) and for attn_v and ffn_down on layers
                          l < n/8, l >= 7n/8 and (l - n/8) % 3 == 2
                      A matrix whose row length is not a whole number of the
-                     type's blocks stays f32 (said on stderr). The quantizer
+                     type's blocks takes llama.cpp's fallback (q4_k -> q5_0,
+                     q5_k -> q5_1, q6_k -> q8_0, q2_k/q3_k/iq4_xs -> iq4_nl)
+                     or else stays f32 (said on stderr). The quantizer
                      rounds to nearest on per-block grids (no search for the
                      best scales).
   --arch ARCH        llama (default: RMSNorm eps 1e-5, RoPE base 1e4,
@@ -133,14 +135,19 @@ int run(int argc, char** argv) {
     const auto types = shiftrope::tools::random_model_types(p);
     for (std::size_t i = 0; i < slots.size(); ++i) {
       const auto& s = slots[i];
-      if (s.dims.size() != 2 || types[i] != shiftrope::ggml_type::f32) continue;
+      if (s.dims.size() != 2) continue;
       const shiftrope::ggml_type want =
           shiftrope::tools::wanted_type(*p.scheme, s.name, p.config.n_layers, p.config.tied_output);
-      if (want != shiftrope::ggml_type::f32)
+      if (want != types[i])
         std::fprintf(stderr,
-                     "shiftrope-make-model: %s stays f32 (row length %llu is not a multiple of %u, "
+                     "shiftrope-make-model: %s %s (row length %llu is not a multiple of %u, "
                      "the block of %s)\n",
-                     s.name.c_str(), static_cast<unsigned long long>(s.dims[0]),
+                     s.name.c_str(),
+                     (types[i] == shiftrope::ggml_type::f32
+                          ? std::string("stays f32")
+                          : "stored as " + shiftrope::ggml_type_name(types[i]))
+                         .c_str(),
+                     static_cast<unsigned long long>(s.dims[0]),
                      shiftrope::ggml_type_info(want).block_size,
                      shiftrope::ggml_type_name(want).c_str());
     }

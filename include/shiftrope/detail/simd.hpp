@@ -21,6 +21,19 @@
 
 #include <shiftrope/numeric.hpp>
 
+/// Forces inlining of small register helpers (SHIFTROPE_LAMBDA_INLINE: of
+/// a lambda, written after its parameter list): a call between them passes
+/// the registers through memory (and, with AVX-512, costs a vzeroupper), which
+/// made the per-block helpers of the quantized kernels several times slower
+/// than their bodies.
+#if defined(__GNUC__)
+#define SHIFTROPE_FORCE_INLINE __attribute__((always_inline)) inline
+#define SHIFTROPE_LAMBDA_INLINE __attribute__((always_inline))
+#else
+#define SHIFTROPE_FORCE_INLINE inline
+#define SHIFTROPE_LAMBDA_INLINE
+#endif
+
 namespace shiftrope::detail::simd {
 
 /// A full SIMD register of Acc (float or double).
@@ -307,7 +320,7 @@ inline void rotate_interleaved(T* x, const T* cos, const T* sin, std::size_t n) 
 /// every int8 is a float). The Q8_0 weight path: sign-extend to int32, then
 /// convert.
 template <class Acc>
-inline vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
+SHIFTROPE_FORCE_INLINE vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
   static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
   if constexpr (std::is_same_v<Acc, float>) {
 #if defined(__AVX512F__)
@@ -332,21 +345,26 @@ inline vec<Acc> load_i8_as(const std::int8_t* p) noexcept {
 /// (p[i] >> shift) & mask of each as a float (exact): the quantized weight
 /// paths unpack nibbles and 2-bit fields with it.
 template <class Acc = float>
-inline vec<Acc> load_u8_field_as_float(const std::uint8_t* p, int shift, unsigned mask) noexcept {
+SHIFTROPE_FORCE_INLINE vec<Acc> load_u8_field_as_float(const std::uint8_t* p, int shift,
+                                                       unsigned mask) noexcept {
   static_assert(std::is_same_v<Acc, float>, "the bit fields load as float");
+  // The mask matters only where it clears bits of the shifted byte (not for
+  // the high nibble, p[i] >> 4 & 15); shift and mask are constants once
+  // inlined, so the tests vanish.
+  [[maybe_unused]] const bool keep_bits = ((0xFFu >> shift) & ~mask) != 0;
 #if defined(__AVX512F__)
   if constexpr (lanes<Acc> == 16) {
-    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const __m512i f = _mm512_and_si512(_mm512_srl_epi32(b, _mm_cvtsi32_si128(shift)),
-                                       _mm512_set1_epi32(static_cast<int>(mask)));
+    __m512i f = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    if (shift != 0) f = _mm512_srl_epi32(f, _mm_cvtsi32_si128(shift));
+    if (keep_bits) f = _mm512_and_si512(f, _mm512_set1_epi32(static_cast<int>(mask)));
     return vec<Acc>(_mm512_cvtepi32_ps(f));
   }
 #endif
 #if defined(__AVX2__)
   if constexpr (lanes<Acc> == 8) {
-    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    const __m256i f = _mm256_and_si256(_mm256_srl_epi32(b, _mm_cvtsi32_si128(shift)),
-                                       _mm256_set1_epi32(static_cast<int>(mask)));
+    __m256i f = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    if (shift != 0) f = _mm256_srl_epi32(f, _mm_cvtsi32_si128(shift));
+    if (keep_bits) f = _mm256_and_si256(f, _mm256_set1_epi32(static_cast<int>(mask)));
     return vec<Acc>(_mm256_cvtepi32_ps(f));
   }
 #endif
@@ -355,9 +373,69 @@ inline vec<Acc> load_u8_field_as_float(const std::uint8_t* p, int shift, unsigne
   return vec<Acc>::load_aligned(buf);
 }
 
+/// Lane i = (bits >> (first + i)) & 1 as a float (0 or 1), for i <
+/// lanes<float> and first + lanes<float> <= 32: the fifth bits of Q5_0 / Q5_1
+/// quants, stored one per bit.
+template <class Acc = float>
+SHIFTROPE_FORCE_INLINE vec<Acc> bits_as_float(std::uint32_t bits, int first) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (lanes<Acc> == 16) {
+    const __m512i sh =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(first));
+    const __m512i b = _mm512_and_si512(
+        _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(bits)), sh), _mm512_set1_epi32(1));
+    return vec<Acc>(_mm512_cvtepi32_ps(b));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (lanes<Acc> == 8) {
+    const __m256i sh =
+        _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(first));
+    const __m256i b = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(bits)), sh), _mm256_set1_epi32(1));
+    return vec<Acc>(_mm256_cvtepi32_ps(b));
+  }
+#endif
+  alignas(max_align) float buf[lanes<Acc>];
+  for (std::size_t i = 0; i < lanes<Acc>; ++i)
+    buf[i] = static_cast<float>((bits >> (static_cast<std::size_t>(first) + i)) & 1u);
+  return vec<Acc>::load_aligned(buf);
+}
+
+/// Lane i = table[(p[i] >> shift) & 15] for lanes<float> bytes at p: a
+/// 16-entry lookup (IQ4_NL / IQ4_XS codes), one permute with AVX-512, two
+/// and a blend with AVX2.
+template <class Acc = float>
+SHIFTROPE_FORCE_INLINE vec<Acc> lookup16_u8_field(const std::uint8_t* p, int shift,
+                                                  const float* table) noexcept {
+#if defined(__AVX512F__)
+  if constexpr (lanes<Acc> == 16) {
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i idx =
+        _mm512_and_si512(_mm512_srl_epi32(b, _mm_cvtsi32_si128(shift)), _mm512_set1_epi32(15));
+    return vec<Acc>(_mm512_permutexvar_ps(idx, _mm512_loadu_ps(table)));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (lanes<Acc> == 8) {
+    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m256i idx =
+        _mm256_and_si256(_mm256_srl_epi32(b, _mm_cvtsi32_si128(shift)), _mm256_set1_epi32(15));
+    const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), idx);
+    const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), idx);
+    const __m256 upper = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7)));
+    return vec<Acc>(_mm256_blendv_ps(lo, hi, upper));
+  }
+#endif
+  alignas(max_align) float buf[lanes<Acc>];
+  for (std::size_t i = 0; i < lanes<Acc>; ++i) buf[i] = table[(p[i] >> shift) & 15];
+  return vec<Acc>::load_aligned(buf);
+}
+
 /// One f16 -> float, exact; a single F16C instruction where the target has
 /// it (the per-block Q8_0 scale), numeric.hpp's bit manipulation otherwise.
-inline float half_to_float(f16 h) noexcept {
+SHIFTROPE_FORCE_INLINE float half_to_float(f16 h) noexcept {
 #if defined(__F16C__)
   return _cvtsh_ss(h.bits);
 #else

@@ -47,49 +47,27 @@ struct unpacked {
   float offset[groups];
 };
 
-/// Low nibbles of n bytes into lo, high nibbles into hi (plus `bias`).
-inline void split_nibbles(const std::uint8_t* src, std::int8_t* lo, std::int8_t* hi, int n,
-                          int bias) noexcept {
-  for (int j = 0; j < n; ++j) lo[j] = static_cast<std::int8_t>((src[j] & 15) + bias);
-  for (int j = 0; j < n; ++j) hi[j] = static_cast<std::int8_t>((src[j] >> 4) + bias);
-}
-
-inline void unpack(const q8_0_block& b, unpacked<q8_0_block>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack(const q8_0_block& b, unpacked<q8_0_block>& u) noexcept {
   std::memcpy(u.q, b.qs, 32);
   u.scale[0] = simd::half_to_float(b.d);
 }
 
-/// Q5_0 / Q5_1 quants: nibble | bit j of qh << 4, minus bias.
-inline void unpack_q5(const std::uint8_t* qs, const std::uint8_t* qh_bytes, std::int8_t* q,
-                      int bias) noexcept {
-  const std::uint32_t qh = ::shiftrope::detail::load_u32_le(qh_bytes);
-  split_nibbles(qs, q, q + 16, 16, 0);
-  for (int j = 0; j < 32; ++j)
-    q[j] = static_cast<std::int8_t>((q[j] | static_cast<int>((qh >> j) & 1u) << 4) - bias);
-}
-
-inline void unpack(const q5_0_block& b, unpacked<q5_0_block>& u) noexcept {
-  unpack_q5(b.qs, b.qh, u.q, 16);
+SHIFTROPE_FORCE_INLINE void unpack(const q5_0_block& b, unpacked<q5_0_block>& u) noexcept {
   u.scale[0] = simd::half_to_float(b.d);
 }
 
-inline void unpack(const q5_1_block& b, unpacked<q5_1_block>& u) noexcept {
-  unpack_q5(b.qs, b.qh, u.q, 0);
+SHIFTROPE_FORCE_INLINE void unpack(const q5_1_block& b, unpacked<q5_1_block>& u) noexcept {
   u.scale[0] = simd::half_to_float(b.d);
   u.offset[0] = -simd::half_to_float(b.m);
 }
 
-inline void unpack(const iq4_nl_block& b, unpacked<iq4_nl_block>& u) noexcept {
-  for (int j = 0; j < 16; ++j) u.q[j] = iq4_values[b.qs[j] & 15];
-  for (int j = 0; j < 16; ++j) u.q[j + 16] = iq4_values[b.qs[j] >> 4];
+SHIFTROPE_FORCE_INLINE void unpack(const iq4_nl_block& b, unpacked<iq4_nl_block>& u) noexcept {
   u.scale[0] = simd::half_to_float(b.d);
 }
 
-inline void unpack(const iq4_xs_block& b, unpacked<iq4_xs_block>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack(const iq4_xs_block& b, unpacked<iq4_xs_block>& u) noexcept {
   const float d = simd::half_to_float(b.d);
   for (int s = 0; s < 8; ++s) {
-    for (int j = 0; j < 16; ++j) u.q[32 * s + j] = iq4_values[b.qs[16 * s + j] & 15];
-    for (int j = 0; j < 16; ++j) u.q[32 * s + 16 + j] = iq4_values[b.qs[16 * s + j] >> 4];
     const int ls = ((b.scales_l[s / 2] >> (4 * (s % 2))) & 15) | ((b.scales_h >> (2 * s)) & 3) << 4;
     u.scale[s] = d * static_cast<float>(ls - 32);
   }
@@ -115,38 +93,51 @@ template <>
 struct fast_lanes<q5_k_block> : std::true_type {};
 template <>
 struct fast_lanes<q6_k_block> : std::true_type {};
+template <>
+struct fast_lanes<q5_0_block> : std::true_type {};
+template <>
+struct fast_lanes<q5_1_block> : std::true_type {};
+template <>
+struct fast_lanes<iq4_nl_block> : std::true_type {};
+template <>
+struct fast_lanes<iq4_xs_block> : std::true_type {};
+
+/// The IQ4 code values as floats (the lookup table of the lanes).
+alignas(simd::max_align) inline constexpr float iq4_values_float[16] = {
+    -127.0f, -104.0f, -83.0f, -65.0f, -49.0f, -35.0f, -22.0f, -10.0f,
+    1.0f,    13.0f,   25.0f,  38.0f,  53.0f,  69.0f,  89.0f,  113.0f};
 
 using simd::load_u8_field_as_float;  // (float registers)
 
 /// Quants of elements [k, k + lanes) as floats (k a multiple of the lanes).
-inline simd::vec<float> lane_q(const q4_0_block& b, std::size_t k) noexcept {
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q4_0_block& b, std::size_t k) noexcept {
   return load_u8_field_as_float(b.qs + k % 16, k < 16 ? 0 : 4, 15) - simd::vec<float>(8.0f);
 }
-inline simd::vec<float> lane_q(const q4_1_block& b, std::size_t k) noexcept {
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q4_1_block& b, std::size_t k) noexcept {
   return load_u8_field_as_float(b.qs + k % 16, k < 16 ? 0 : 4, 15);
 }
-inline simd::vec<float> lane_q(const q2_k_block& b, std::size_t k) noexcept {
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q2_k_block& b, std::size_t k) noexcept {
   const std::size_t h = k / 128, j = (k % 128) / 32, l = k % 32;
   return load_u8_field_as_float(b.qs + 32 * h + l, static_cast<int>(2 * j), 3);
 }
-inline simd::vec<float> lane_q(const q3_k_block& b, std::size_t k) noexcept {
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q3_k_block& b, std::size_t k) noexcept {
   const std::size_t h = k / 128, j = (k % 128) / 32, l = k % 32;
   const simd::vec<float> lo = load_u8_field_as_float(b.qs + 32 * h + l, static_cast<int>(2 * j), 3);
   const simd::vec<float> hi = load_u8_field_as_float(b.hmask + l, static_cast<int>(4 * h + j), 1);
   return simd::fma(simd::vec<float>(4.0f), hi, lo - simd::vec<float>(4.0f));
 }
-inline simd::vec<float> lane_q(const q4_k_block& b, std::size_t k) noexcept {
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q4_k_block& b, std::size_t k) noexcept {
   const std::size_t c = k / 64, hi = (k % 64) / 32, l = k % 32;
   return load_u8_field_as_float(b.qs + 32 * c + l, static_cast<int>(4 * hi), 15);
 }
-inline simd::vec<float> lane_q(const q5_k_block& b, std::size_t k) noexcept {
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q5_k_block& b, std::size_t k) noexcept {
   const std::size_t c = k / 64, hi = (k % 64) / 32, l = k % 32;
   const simd::vec<float> lo =
       load_u8_field_as_float(b.qs + 32 * c + l, static_cast<int>(4 * hi), 15);
   const simd::vec<float> h = load_u8_field_as_float(b.qh + l, static_cast<int>(k / 32), 1);
   return simd::fma(simd::vec<float>(16.0f), h, lo);
 }
-inline simd::vec<float> lane_q(const q6_k_block& b, std::size_t k) noexcept {
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q6_k_block& b, std::size_t k) noexcept {
   const std::size_t h = k / 128, kk = (k % 128) / 32, l = k % 32;
   const simd::vec<float> lo =
       load_u8_field_as_float(b.ql + 64 * h + 32 * (kk % 2) + l, static_cast<int>(4 * (kk / 2)), 15);
@@ -155,50 +146,82 @@ inline simd::vec<float> lane_q(const q6_k_block& b, std::size_t k) noexcept {
   return simd::fma(simd::vec<float>(16.0f), hi, lo - simd::vec<float>(32.0f));
 }
 
-inline void unpack(const q4_0_block& b, unpacked<q4_0_block>& u) noexcept {
+/// Q5_0 / Q5_1: nibble | bit k of qh << 4 (Q5_0 minus 16).
+SHIFTROPE_FORCE_INLINE simd::vec<float> q5_lane(const std::uint8_t* qs, const std::uint8_t* qh,
+                                                std::size_t k) noexcept {
+  const simd::vec<float> lo = load_u8_field_as_float(qs + k % 16, k < 16 ? 0 : 4, 15);
+  const simd::vec<float> hi =
+      simd::bits_as_float(::shiftrope::detail::load_u32_le(qh), static_cast<int>(k));
+  return simd::fma(simd::vec<float>(16.0f), hi, lo);
+}
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q5_0_block& b, std::size_t k) noexcept {
+  return q5_lane(b.qs, b.qh, k) - simd::vec<float>(16.0f);
+}
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const q5_1_block& b, std::size_t k) noexcept {
+  return q5_lane(b.qs, b.qh, k);
+}
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const iq4_nl_block& b, std::size_t k) noexcept {
+  return simd::lookup16_u8_field(b.qs + k % 16, k < 16 ? 0 : 4, iq4_values_float);
+}
+SHIFTROPE_FORCE_INLINE simd::vec<float> lane_q(const iq4_xs_block& b, std::size_t k) noexcept {
+  const std::size_t s = k / 32, l = k % 32;
+  return simd::lookup16_u8_field(b.qs + 16 * s + l % 16, l < 16 ? 0 : 4, iq4_values_float);
+}
+
+SHIFTROPE_FORCE_INLINE void unpack(const q4_0_block& b, unpacked<q4_0_block>& u) noexcept {
   u.scale[0] = simd::half_to_float(b.d);
 }
-inline void unpack(const q4_1_block& b, unpacked<q4_1_block>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack(const q4_1_block& b, unpacked<q4_1_block>& u) noexcept {
   u.scale[0] = simd::half_to_float(b.d);
   u.offset[0] = -simd::half_to_float(b.m);
 }
-inline void unpack(const q2_k_block& b, unpacked<q2_k_block>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack(const q2_k_block& b, unpacked<q2_k_block>& u) noexcept {
   const float d = simd::half_to_float(b.d), dmin = simd::half_to_float(b.dmin);
   for (int s = 0; s < 16; ++s) {
     u.scale[s] = d * static_cast<float>(b.scales[s] & 15);
     u.offset[s] = dmin * static_cast<float>(b.scales[s] >> 4);
   }
 }
-inline void unpack(const q3_k_block& b, unpacked<q3_k_block>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack(const q3_k_block& b, unpacked<q3_k_block>& u) noexcept {
   const float d = simd::half_to_float(b.d);
   for (int s = 0; s < 16; ++s)
     u.scale[s] = d * static_cast<float>(::shiftrope::detail::q3_k_scale(b.scales, s) - 32);
 }
-/// Scales and offsets of Q4_K / Q5_K.
+/// Scales and offsets of Q4_K / Q5_K: the 12 bytes of 6-bit scales and
+/// minimums rearranged with whole-word masks into 8 scale bytes and 8
+/// minimum bytes (the values of k4_scale_min, sub-block s in byte s), then
+/// converted in one vectorizable loop.
 template <class T>
-inline void unpack_k45(const T& b, unpacked<T>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack_k45(const T& b, unpacked<T>& u) noexcept {
+  using ::shiftrope::detail::load_u32_le;
+  const std::uint32_t w0 = load_u32_le(b.scales), w1 = load_u32_le(b.scales + 4),
+                      w2 = load_u32_le(b.scales + 8);
+  constexpr std::uint32_t low6 = 0x3f3f3f3fu, low4 = 0x0f0f0f0fu, low2 = 0x03030303u;
+  // Sub-blocks 0-3: the low 6 bits of bytes 0-3 (scales) and 4-7 (minimums).
+  // Sub-blocks 4-7: a nibble of bytes 8-11 below the top 2 bits of 0-3 / 4-7.
+  const std::uint32_t words[4] = {w0 & low6, (w2 & low4) | ((w0 >> 6) & low2) << 4, w1 & low6,
+                                  ((w2 >> 4) & low4) | ((w1 >> 6) & low2) << 4};
   const float d = simd::half_to_float(b.d), dmin = simd::half_to_float(b.dmin);
   for (int s = 0; s < 8; ++s) {
-    int sc = 0, m = 0;
-    ::shiftrope::detail::k4_scale_min(b.scales, s, sc, m);
-    u.scale[s] = d * static_cast<float>(sc);
-    u.offset[s] = dmin * static_cast<float>(m);
+    u.scale[s] = d * static_cast<float>((words[s / 4] >> (8 * (s % 4))) & 255u);
+    u.offset[s] = dmin * static_cast<float>((words[2 + s / 4] >> (8 * (s % 4))) & 255u);
   }
 }
-inline void unpack(const q4_k_block& b, unpacked<q4_k_block>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack(const q4_k_block& b, unpacked<q4_k_block>& u) noexcept {
   unpack_k45(b, u);
 }
-inline void unpack(const q5_k_block& b, unpacked<q5_k_block>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack(const q5_k_block& b, unpacked<q5_k_block>& u) noexcept {
   unpack_k45(b, u);
 }
-inline void unpack(const q6_k_block& b, unpacked<q6_k_block>& u) noexcept {
+SHIFTROPE_FORCE_INLINE void unpack(const q6_k_block& b, unpacked<q6_k_block>& u) noexcept {
   const float d = simd::half_to_float(b.d);
   for (int s = 0; s < 16; ++s) u.scale[s] = d * static_cast<float>(b.scales[s]);
 }
 
 /// Quants of elements [k, k + lanes) of block b (unpacked into u) as floats.
 template <class T>
-inline simd::vec<float> quants(const T& b, const unpacked<T>& u, std::size_t k) noexcept {
+SHIFTROPE_FORCE_INLINE simd::vec<float> quants(const T& b, const unpacked<T>& u,
+                                               std::size_t k) noexcept {
   if constexpr (fast_lanes<T>::value)
     return lane_q(b, k);
   else
@@ -209,23 +232,23 @@ inline simd::vec<float> quants(const T& b, const unpacked<T>& u, std::size_t k) 
 /// the groups and registers of a block unrolled at compile time, so that
 /// every bit position and offset of a lane load is a constant.
 template <class F, std::size_t... I>
-inline void static_for_impl(F&& f, std::index_sequence<I...>) noexcept {
+SHIFTROPE_FORCE_INLINE void static_for_impl(F&& f, std::index_sequence<I...>) noexcept {
   (f(std::integral_constant<std::size_t, I>{}), ...);
 }
 template <std::size_t N, class F>
-inline void static_for(F&& f) noexcept {
+SHIFTROPE_FORCE_INLINE void static_for(F&& f) noexcept {
   static_for_impl(f, std::make_index_sequence<N>{});
 }
 
 /// y[0..block_size) = the weights of block b as floats (scale * q - offset).
 template <class T>
-inline void decode_block(const T& b, float* y) noexcept {
+SHIFTROPE_FORCE_INLINE void decode_block(const T& b, float* y) noexcept {
   using U = unpacked<T>;
   constexpr std::size_t w = simd::lanes<float>;
   static_assert(U::group % w == 0, "a group holds whole registers");
   U u;
   unpack(b, u);
-  static_for<U::size / w>([&](auto i) {
+  static_for<U::size / w>([&](auto i) SHIFTROPE_LAMBDA_INLINE {
     constexpr std::size_t k = decltype(i)::value * w, g = k / U::group;
     const simd::vec<float> v = quants(b, u, k) * simd::vec<float>(u.scale[g]);
     if constexpr (U::has_offset)
@@ -235,43 +258,63 @@ inline void decode_block(const T& b, float* y) noexcept {
   });
 }
 
-/// out[r] = sum_i rows[r][i] * x[i] for R rows of n_blocks blocks of T:
-/// per group, s = sum q * x in a register, then acc += scale * s (and
-/// off += offset * sum x for types with offsets); row result = hsum(acc -
-/// off). Float products and sums throughout, as for float weights.
+/// Adds block blk (activations xb) of one row to its accumulators: per
+/// group g, s = sum q * x in a register, then acc[c] += scale * s (and
+/// off[c] += offset * sum x for types with offsets), c = (C0 + g) % 2.
+template <std::size_t C0, class T>
+SHIFTROPE_FORCE_INLINE void add_block(const T& blk, const float* xb, simd::vec<float>* acc,
+                                      simd::vec<float>* off) noexcept {
+  using simd::vec;
+  using U = unpacked<T>;
+  constexpr std::size_t w = simd::lanes<float>, per_group = U::group / w;
+  U u;
+  unpack(blk, u);
+  static_for<U::groups>([&](auto gi) SHIFTROPE_LAMBDA_INLINE {
+    constexpr std::size_t g = decltype(gi)::value, k0 = g * U::group, c = (C0 + g) % 2;
+    vec<float> s = quants(blk, u, k0) * simd::load_as<float>(xb + k0);
+    static_for<per_group - 1>([&](auto vi) SHIFTROPE_LAMBDA_INLINE {
+      constexpr std::size_t k = k0 + (decltype(vi)::value + 1) * w;
+      s = simd::fma(quants(blk, u, k), simd::load_as<float>(xb + k), s);
+    });
+    acc[c] = simd::fma(vec<float>(u.scale[g]), s, acc[c]);
+    if constexpr (U::has_offset) {
+      vec<float> sx = simd::load_as<float>(xb + k0);
+      static_for<per_group - 1>([&](auto vi) SHIFTROPE_LAMBDA_INLINE {
+        sx = sx + simd::load_as<float>(xb + k0 + (decltype(vi)::value + 1) * w);
+      });
+      off[c] = simd::fma(vec<float>(u.offset[g]), sx, off[c]);
+    }
+  });
+}
+
+/// out[r] = sum_i rows[r][i] * x[i] for R rows of n_blocks blocks of T
+/// (add_block per block); row result = hsum(acc - off). Float products and
+/// sums throughout, as for float weights. Consecutive groups alternate
+/// between two accumulator chains (blocks of a single group go two at a
+/// time), so that one FMA's latency does not bound the loop; the chains are
+/// combined at the end in a fixed order, the same for every R (grouping rows
+/// never changes a result).
 template <std::size_t R, class T>
 inline void dot_rows_blocks(const float* x, const T* const* rows, std::size_t n_blocks,
                             float* out) noexcept {
   using simd::vec;
   using U = unpacked<T>;
-  constexpr std::size_t w = simd::lanes<float>, per_group = U::group / w;
-  vec<float> acc[R], off[R];
-  for (std::size_t r = 0; r < R; ++r) acc[r] = off[r] = vec<float>(0.0f);
-  U u;
-  for (std::size_t b = 0; b < n_blocks; ++b) {
-    const float* xb = x + b * U::size;
+  // Blocks per step: two for single-group blocks, so both chains are used.
+  constexpr std::size_t step = U::groups == 1 ? 2 : 1;
+  vec<float> acc[R][2], off[R][2];
+  for (std::size_t r = 0; r < R; ++r)
+    acc[r][0] = acc[r][1] = off[r][0] = off[r][1] = vec<float>(0.0f);
+  std::size_t b = 0;
+  for (; b + step <= n_blocks; b += step) {
     for (std::size_t r = 0; r < R; ++r) {
-      const T& blk = rows[r][b];
-      unpack(blk, u);
-      static_for<U::groups>([&](auto gi) {
-        constexpr std::size_t g = decltype(gi)::value, k0 = g * U::group;
-        vec<float> s = quants(blk, u, k0) * simd::load_as<float>(xb + k0);
-        static_for<per_group - 1>([&](auto vi) {
-          constexpr std::size_t k = k0 + (decltype(vi)::value + 1) * w;
-          s = simd::fma(quants(blk, u, k), simd::load_as<float>(xb + k), s);
-        });
-        acc[r] = simd::fma(vec<float>(u.scale[g]), s, acc[r]);
-        if constexpr (U::has_offset) {
-          vec<float> sx = simd::load_as<float>(xb + k0);
-          static_for<per_group - 1>([&](auto vi) {
-            sx = sx + simd::load_as<float>(xb + k0 + (decltype(vi)::value + 1) * w);
-          });
-          off[r] = simd::fma(vec<float>(u.offset[g]), sx, off[r]);
-        }
-      });
+      add_block<0>(rows[r][b], x + b * U::size, acc[r], off[r]);
+      if constexpr (step == 2) add_block<1>(rows[r][b + 1], x + (b + 1) * U::size, acc[r], off[r]);
     }
   }
-  for (std::size_t r = 0; r < R; ++r) out[r] = simd::hsum(acc[r] - off[r]);
+  for (; b < n_blocks; ++b)
+    for (std::size_t r = 0; r < R; ++r) add_block<0>(rows[r][b], x + b * U::size, acc[r], off[r]);
+  for (std::size_t r = 0; r < R; ++r)
+    out[r] = simd::hsum((acc[r][0] - off[r][0]) + (acc[r][1] - off[r][1]));
 }
 
 }  // namespace shiftrope::detail::matmul_impl
