@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <shiftrope/gguf_writer.hpp>
@@ -449,6 +451,66 @@ namespace {
 
 // ---- int8 activations (the decode GEMV) ----
 
+// llama.cpp's errors against the exact logits on one fixture file, read
+// from the folder's summary.json ("qllama-NAME": {... fields ...}).
+struct llamacpp_errors {
+  double max_abs = -1, mean_abs = -1, argmax_agree = -1;
+};
+
+double json_number_after(const std::string& text, std::size_t from, std::size_t to,
+                         const std::string& key) {
+  const std::size_t k = text.find("\"" + key + "\"", from);
+  if (k == std::string::npos || k > to) return -1;
+  const std::size_t colon = text.find(':', k);
+  return std::stod(text.substr(colon + 1, 40));
+}
+
+llamacpp_errors read_llamacpp_errors(const std::string& summary, const std::string& name) {
+  const std::size_t at = summary.find("\"qllama-" + name + "\"");
+  REQUIRE(at != std::string::npos);
+  const std::size_t end = summary.find('}', at);
+  return {json_number_after(summary, at, end, "llamacpp_vs_oracle_maxabs"),
+          json_number_after(summary, at, end, "llamacpp_vs_oracle_meanabs"),
+          json_number_after(summary, at, end, "argmax_agree")};
+}
+
+// Max and mean |a - b| and the fraction of rows whose argmax agrees.
+struct decode_errors {
+  double max_abs = 0, mean_abs = 0, argmax_agree = 0;
+};
+
+decode_errors errors_of(const std::vector<float>& a, const std::vector<float>& b, int n_vocab) {
+  REQUIRE(a.size() == b.size());
+  decode_errors e;
+  const std::size_t rows = a.size() / static_cast<std::size_t>(n_vocab);
+  std::size_t agree = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* x = a.data() + r * static_cast<std::size_t>(n_vocab);
+    const float* y = b.data() + r * static_cast<std::size_t>(n_vocab);
+    for (int i = 0; i < n_vocab; ++i) {
+      const double d = std::fabs(static_cast<double>(x[i]) - y[i]);
+      e.max_abs = std::max(e.max_abs, d);
+      e.mean_abs += d;
+    }
+    if (argmax(x, n_vocab) == argmax(y, n_vocab)) ++agree;
+  }
+  e.mean_abs /= static_cast<double>(a.size());
+  e.argmax_agree = static_cast<double>(agree) / static_cast<double>(rows);
+  return e;
+}
+
+// All rows of a token-by-token decode (int8 activations).
+std::vector<float> decode_all(const model& m, session_params sp, const std::vector<int>& tokens) {
+  sp.decode_activations = gemv_activations::q8;
+  session s(m, sp);
+  std::vector<float> out;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const std::vector<float> row = s.forward({tokens[i]}, static_cast<std::int64_t>(i));
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
 // Round to nearest, halfway cases to the even integer, written out.
 double round_half_even(double v) {
   const double f = std::floor(v), r = v - f;
@@ -516,6 +578,51 @@ std::vector<std::uint8_t> one_tensor(const std::string& name, ggml_type g, std::
 }
 
 }  // namespace
+
+TEST_CASE("quantized fixture models: int8-activation decode within llama.cpp's error") {
+  // Decode quantizes activations to 8 bits, as llama.cpp does: judged
+  // against the exact logits relative to llama.cpp's own errors on the same
+  // file (max and mean |error| <= 1.5 × llama.cpp's, argmax agreement at most
+  // 0.03 below), for plain RoPE and for STRING S = 40, W = 8.
+  using namespace model_test;
+  const std::string dir = shared_data::path("models/quant/");
+  const char* names[] = {"F32",    "Q4_0",   "Q4_1",   "Q5_0",   "Q5_1", "Q8_0",   "Q2_K",
+                         "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"};
+  if (!have({dir + "qllama.tokens", dir + "summary.json"})) return;
+  std::string summary;
+  {
+    std::ifstream in(dir + "summary.json");
+    summary.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::vector<int> tokens = read_tokens(dir + "qllama.tokens");
+  for (const std::string name : names) {
+    const std::string base = dir + "qllama-" + name;
+    if (!have({base + ".gguf", base + ".rope.logits.f32", base + ".string-S40-W8.logits.f32"}))
+      return;
+    CAPTURE(name);
+    const llamacpp_errors ref = read_llamacpp_errors(summary, name);
+    REQUIRE(ref.max_abs >= 0);
+    REQUIRE(ref.mean_abs >= 0);
+    REQUIRE(ref.argmax_agree >= 0);
+    const model m = model::open(base + ".gguf");
+    const int n_vocab = m.config().n_vocab;
+    session_params string_params;
+    string_params.position_remap = string_remap{40, 8};
+    const decode_errors er =
+        errors_of(decode_all(m, {}, tokens), read_f32(base + ".rope.logits.f32"), n_vocab);
+    const decode_errors es = errors_of(decode_all(m, string_params, tokens),
+                                       read_f32(base + ".string-S40-W8.logits.f32"), n_vocab);
+    MESSAGE(name, " int8 decode: RoPE max ", er.max_abs, " mean ", er.mean_abs, " argmax ",
+            er.argmax_agree, "; STRING max ", es.max_abs, " mean ", es.mean_abs, " argmax ",
+            es.argmax_agree, "; llama.cpp max ", ref.max_abs, " mean ", ref.mean_abs, " argmax ",
+            ref.argmax_agree);
+    for (const decode_errors& e : {er, es}) {
+      CHECK(e.max_abs <= 1.5 * ref.max_abs);
+      CHECK(e.mean_abs <= 1.5 * ref.mean_abs);
+      CHECK(e.argmax_agree >= ref.argmax_agree - 0.03);
+    }
+  }
+}
 
 TEST_CASE("quantize_activations against its definition") {
   std::mt19937 rng(5);
