@@ -93,40 +93,45 @@ SHIFTROPE_FORCE_INLINE bytes32 act_q(const q8_activation_block& a) noexcept {
   return simd::load_bytes32(a.qs);
 }
 
-/// Sum over one row of 32-weight blocks: acc[b % 2] += scale(b) * d_x(b) *
-/// idot(b), minus sum_b offset(b) * s_x(b) for types with a minimum.
-/// idot(blk, a) gives the block's integer dot; scales(blk) its float scale
-/// and offset.
+/// One 32-weight block against its activation block: the integer dot (in
+/// 8 lanes) and the float factor of the block (weight scale × x scale);
+/// *off accumulates what types with a minimum subtract.
+template <class T>
+SHIFTROPE_FORCE_INLINE ints8 block_dot_q8(const T& w, const q8_activation_block& a, float& factor,
+                                          float& off) noexcept {
+  const float d = simd::half_to_float(w.d);
+  factor = d * a.d;
+  if constexpr (std::is_same_v<T, q8_0_block>) {
+    return simd::dot_i8_i8(simd::zero_ints8(), simd::load_bytes32(w.qs), act_q(a));
+  } else if constexpr (std::is_same_v<T, q4_0_block>) {
+    // sum (q - 8) x = sum q x - 8 sum x: the -8 sum x starts the accumulator.
+    const ints8 bias = simd::shift_left(simd::load_ints8(a.neg_sums), 3);
+    return simd::dot_u8_i8(bias, simd::load_nibbles16(w.qs), act_q(a));
+  } else if constexpr (std::is_same_v<T, q4_1_block>) {
+    off -= simd::half_to_float(w.m) * a.s;  // value = d q + m
+    return simd::dot_u8_i8(simd::zero_ints8(), simd::load_nibbles16(w.qs), act_q(a));
+  } else {  // iq4_nl
+    const bytes32 v = simd::lookup16(simd::load_nibbles16(w.qs), iq4_values);
+    return simd::dot_i8_i8(simd::zero_ints8(), v, act_q(a));
+  }
+}
+
+/// Sum over one row of 32-weight blocks: even blocks into acc0, odd into
+/// acc1 (two FMA chains, kept in registers), minus the offsets.
 template <class T>
 inline float dot_row_q8(const T* row, const q8_activation_block* xa,
                         std::size_t n_blocks) noexcept {
-  floats8 acc[2] = {simd::zero_floats8(), simd::zero_floats8()};
-  float off = 0.0f;
-  for (std::size_t b = 0; b < n_blocks; ++b) {
-    const T& w = row[b];
-    const q8_activation_block& a = xa[b];
-    ints8 dot;
-    float scale;
-    if constexpr (std::is_same_v<T, q8_0_block>) {
-      dot = simd::dot_i8_i8(simd::zero_ints8(), simd::load_bytes32(w.qs), act_q(a));
-      scale = simd::half_to_float(w.d);
-    } else if constexpr (std::is_same_v<T, q4_0_block>) {
-      // sum (q - 8) x = sum q x - 8 sum x: the -8 sum x starts the accumulator.
-      const ints8 bias = simd::shift_left(simd::load_ints8(a.neg_sums), 3);
-      dot = simd::dot_u8_i8(bias, simd::load_nibbles16(w.qs), act_q(a));
-      scale = simd::half_to_float(w.d);
-    } else if constexpr (std::is_same_v<T, q4_1_block>) {
-      dot = simd::dot_u8_i8(simd::zero_ints8(), simd::load_nibbles16(w.qs), act_q(a));
-      scale = simd::half_to_float(w.d);
-      off -= simd::half_to_float(w.m) * a.s;  // value = d q + m
-    } else {                                  // iq4_nl
-      const bytes32 v = simd::lookup16(simd::load_nibbles16(w.qs), iq4_values);
-      dot = simd::dot_i8_i8(simd::zero_ints8(), v, act_q(a));
-      scale = simd::half_to_float(w.d);
-    }
-    acc[b % 2] = simd::fma_ints(dot, scale * a.d, acc[b % 2]);
+  floats8 acc0 = simd::zero_floats8(), acc1 = simd::zero_floats8();
+  float off = 0.0f, f0 = 0.0f, f1 = 0.0f;
+  std::size_t b = 0;
+  for (; b + 2 <= n_blocks; b += 2) {
+    const ints8 d0 = block_dot_q8(row[b], xa[b], f0, off);
+    const ints8 d1 = block_dot_q8(row[b + 1], xa[b + 1], f1, off);
+    acc0 = simd::fma_ints(d0, f0, acc0);
+    acc1 = simd::fma_ints(d1, f1, acc1);
   }
-  return simd::hsum(simd::add(acc[0], acc[1])) - off;
+  if (b < n_blocks) acc0 = simd::fma_ints(block_dot_q8(row[b], xa[b], f0, off), f0, acc0);
+  return simd::hsum(simd::add(acc0, acc1)) - off;
 }
 
 /// Q4_K / Q5_K / IQ4_XS: 8 sub-blocks of 32, one activation block each.
