@@ -130,7 +130,10 @@ inline float dot_row_q8(const T* row, const q8_activation_block* xa,
     acc0 = simd::fma_ints(d0, f0, acc0);
     acc1 = simd::fma_ints(d1, f1, acc1);
   }
-  if (b < n_blocks) acc0 = simd::fma_ints(block_dot_q8(row[b], xa[b], f0, off), f0, acc0);
+  if (b < n_blocks) {
+    const ints8 d0 = block_dot_q8(row[b], xa[b], f0, off);  // sets f0 first
+    acc0 = simd::fma_ints(d0, f0, acc0);
+  }
   return simd::hsum(simd::add(acc0, acc1)) - off;
 }
 
