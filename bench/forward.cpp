@@ -348,12 +348,17 @@ bool check_golden(int threads) {
 }
 
 /// Prefill of n tokens (logits of every row) against n decode steps: the
-/// same logits up to the rounding of GEMM vs GEMV, all finite.
-bool check_consistency(const model& m, const session_params& sp, const std::vector<int>& tokens) {
+/// same logits up to the rounding of GEMM vs GEMV, all finite, when decode
+/// uses float activations (rel_tolerance 2e-3 of the row's largest |logit|);
+/// within the rounding of x to 8 bits with int8 activations (a looser
+/// rel_tolerance: only gross errors are caught here, the accuracy of the
+/// int8 path is tested on the quantized fixtures).
+bool check_consistency(const model& m, session_params sp, const std::vector<int>& tokens,
+                       gemv_activations act, double rel_tolerance) {
   constexpr std::size_t n = 12;
-  constexpr double rel_tolerance = 2e-3;  // of the largest |logit| of the row
   constexpr double abs_tolerance = 1e-4;
   const std::size_t n_vocab = static_cast<std::size_t>(m.config().n_vocab);
+  sp.decode_activations = act;
   session a(m, sp), b(m, sp);
   const std::vector<int> ids(tokens.begin(), tokens.begin() + n);
   const std::vector<float> all = a.forward(ids, 0, logits_rows::all);
@@ -378,8 +383,10 @@ bool check_consistency(const model& m, const session_params& sp, const std::vect
       return false;
     }
   }
-  std::fprintf(stderr, "consistency check: prefill vs decode, worst diff %.2f of the tolerance\n",
-               worst);
+  std::fprintf(stderr,
+               "consistency check: prefill vs decode (%s activations), worst diff %.2f of the "
+               "tolerance\n",
+               act == gemv_activations::q8 ? "int8" : "float", worst);
   return true;
 }
 
@@ -577,7 +584,9 @@ void bench_one(const options& o, int threads, const model& m, const bench_target
                const std::string& remap) {
   const session_params sp = run_params(o, threads, 2048, remap);
   const std::vector<int> tokens = random_tokens(m, 2048);
-  if (!check_consistency(m, sp, tokens)) fail("verification failed: ", t.shape, " ", remap);
+  if (!check_consistency(m, sp, tokens, gemv_activations::f32, 2e-3) ||
+      !check_consistency(m, sp, tokens, gemv_activations::q8, 5e-2))
+    fail("verification failed: ", t.shape, " ", remap);
 
   session s(m, sp);
   std::vector<float> logits(static_cast<std::size_t>(m.config().n_vocab));

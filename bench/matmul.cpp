@@ -277,16 +277,34 @@ bool bench_gemv(const context& c, const shape& s, weight_type type) {
   // bandwidth: auto = the library's GEMV (picks the row grouping by the size
   // of x), rows1 = one row at a time, rowsN = groups of gemv_group_rows rows
   // sharing each activation load.
+  // int8 = int8 activations (x quantized in each call, as matmul does;
+  // types with an int8 kernel only), checked against the float result.
   const std::string grouped = "rows" + std::to_string(mi::gemv_group_rows);
-  const char* names[3] = {"auto", "rows1", grouped.c_str()};
-  std::vector<double> seconds[3];
+  const char* names[4] = {"auto", "rows1", grouped.c_str(), "int8"};
+  const int n_variants = has_q8_kernel(type) ? 4 : 3;
+  if (n_variants == 4) {
+    std::vector<float> yq(s.n_out);
+    matvec(w, x.data(), yq.data(), c.threads, gemv_activations::q8);
+    double scale = 0, diff = 0;
+    for (std::size_t o = 0; o < s.n_out; ++o) {
+      scale = std::max(scale, static_cast<double>(std::fabs(y[o])));
+      diff = std::max(diff, static_cast<double>(std::fabs(y[o] - yq[o])));
+    }
+    if (!(diff <= 5e-2 * scale)) {  // 8-bit x: a fraction of a percent is expected
+      std::fprintf(stderr, "MISMATCH: int8 gemv differs from float by %.3g (scale %.3g)\n", diff,
+                   scale);
+      return false;
+    }
+  }
+  std::vector<double> seconds[4];
   for (int r = -1; r < reps; ++r) {  // r = -1: warm-up
-    for (int v = 0; v < 3; ++v) {
+    for (int v = 0; v < n_variants; ++v) {
       const double t0 = bench::now_seconds();
       for (std::size_t k = 0; k < copies; ++k) {
         w.data = base + k * bytes;
-        if (v == 0) {
-          matvec(w, x.data(), y.data(), c.threads);
+        if (v == 0 || v == 3) {
+          matvec(w, x.data(), y.data(), c.threads,
+                 v == 3 ? gemv_activations::q8 : gemv_activations::f32);
           continue;
         }
         with_typed(w, [&](auto* wt) {
@@ -302,8 +320,14 @@ bool bench_gemv(const context& c, const shape& s, weight_type type) {
     }
   }
   w.data = base;
+  if (n_variants == 4)  // the last call was the int8 one: redo the grouped one to verify it
+    with_typed(w, [&](auto* wt) {
+      using T = std::remove_const_t<std::remove_pointer_t<decltype(wt)>>;
+      mi::gemv_grouped<T, mi::gemv_group_rows>(wt, s.n_out, s.n_in, x.data(), y.data(), c.threads);
+    });
   if (!verify(w, x.data(), y.data(), 1, 64, "gemv grouped")) return false;
-  for (int v = 0; v < 3; ++v) print_record(c, "gemv", names[v], type, s, 1, seconds[v], bytes);
+  for (int v = 0; v < n_variants; ++v)
+    print_record(c, "gemv", names[v], type, s, 1, seconds[v], bytes);
   return true;
 }
 

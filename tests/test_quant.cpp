@@ -9,6 +9,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
 #include <random>
 #include <shiftrope/gguf_writer.hpp>
 #include <shiftrope/matmul.hpp>
@@ -427,8 +430,11 @@ TEST_CASE("quantized fixture models: logits against the exact float64 forward pa
     MESSAGE(name, ": max |logit - exact| RoPE ", dr.max_abs, ", STRING ", ds.max_abs);
     CHECK(dr.max_abs <= golden_tolerance);
     CHECK(ds.max_abs <= golden_tolerance);
-    // Decode, one token at a time (the GEMV), gives the prefill rows (GEMM).
-    session dec(m, {});
+    // Decode with float activations, one token at a time (the GEMV), gives
+    // the prefill rows (GEMM).
+    session_params exact;
+    exact.decode_activations = gemv_activations::f32;
+    session dec(m, exact);
     double worst = 0.0;
     for (std::size_t i = 0; i < 24; ++i) {
       const std::vector<float> row = dec.forward({tokens[i]}, static_cast<std::int64_t>(i));
@@ -443,6 +449,126 @@ TEST_CASE("quantized fixture models: logits against the exact float64 forward pa
 
 namespace {
 
+// ---- int8 activations (the decode GEMV) ----
+
+// llama.cpp's errors against the exact logits on one fixture file, read
+// from the folder's summary.json ("qllama-NAME": {... fields ...}).
+struct llamacpp_errors {
+  double max_abs = -1, mean_abs = -1, argmax_agree = -1;
+};
+
+double json_number_after(const std::string& text, std::size_t from, std::size_t to,
+                         const std::string& key) {
+  const std::size_t k = text.find("\"" + key + "\"", from);
+  if (k == std::string::npos || k > to) return -1;
+  const std::size_t colon = text.find(':', k);
+  return std::stod(text.substr(colon + 1, 40));
+}
+
+llamacpp_errors read_llamacpp_errors(const std::string& summary, const std::string& name) {
+  const std::size_t at = summary.find("\"qllama-" + name + "\"");
+  REQUIRE(at != std::string::npos);
+  const std::size_t end = summary.find('}', at);
+  return {json_number_after(summary, at, end, "llamacpp_vs_oracle_maxabs"),
+          json_number_after(summary, at, end, "llamacpp_vs_oracle_meanabs"),
+          json_number_after(summary, at, end, "argmax_agree")};
+}
+
+// Max and mean |a - b| and the fraction of rows whose argmax agrees.
+struct decode_errors {
+  double max_abs = 0, mean_abs = 0, argmax_agree = 0;
+};
+
+decode_errors errors_of(const std::vector<float>& a, const std::vector<float>& b, int n_vocab) {
+  REQUIRE(a.size() == b.size());
+  decode_errors e;
+  const std::size_t rows = a.size() / static_cast<std::size_t>(n_vocab);
+  std::size_t agree = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    const float* x = a.data() + r * static_cast<std::size_t>(n_vocab);
+    const float* y = b.data() + r * static_cast<std::size_t>(n_vocab);
+    for (int i = 0; i < n_vocab; ++i) {
+      const double d = std::fabs(static_cast<double>(x[i]) - y[i]);
+      e.max_abs = std::max(e.max_abs, d);
+      e.mean_abs += d;
+    }
+    if (argmax(x, n_vocab) == argmax(y, n_vocab)) ++agree;
+  }
+  e.mean_abs /= static_cast<double>(a.size());
+  e.argmax_agree = static_cast<double>(agree) / static_cast<double>(rows);
+  return e;
+}
+
+// All rows of a token-by-token decode (int8 activations).
+std::vector<float> decode_all(const model& m, session_params sp, const std::vector<int>& tokens) {
+  sp.decode_activations = gemv_activations::q8;
+  session s(m, sp);
+  std::vector<float> out;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const std::vector<float> row = s.forward({tokens[i]}, static_cast<std::int64_t>(i));
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
+}
+
+// Round to nearest, halfway cases to the even integer, written out.
+double round_half_even(double v) {
+  const double f = std::floor(v), r = v - f;
+  if (r > 0.5) return f + 1;
+  if (r < 0.5) return f;
+  return std::fmod(f, 2.0) == 0.0 ? f : f + 1;
+}
+
+// The int8 kernel of type T against a double dot of the reference-dequantized
+// weights with the dequantized activations (d * q), rows of one and several
+// blocks, odd row counts; results equal for 1 and 3 threads.
+template <class T>
+void check_q8_kernel() {
+  std::mt19937 rng(11);
+  constexpr std::size_t bs = element_traits<T>::block_size;
+  const weight_type t = element_traits<T>::type;
+  CAPTURE(weight_type_name(t));
+  REQUIRE(has_q8_kernel(t));
+  std::uniform_real_distribution<float> ud(-2.0f, 2.0f);
+  for (std::size_t n_in : {bs, 3 * bs, std::size_t{5632} / bs * bs}) {
+    for (std::size_t n_out : {std::size_t{1}, std::size_t{13}, std::size_t{67}}) {
+      CAPTURE(n_in);
+      CAPTURE(n_out);
+      const std::vector<T> blocks = random_blocks<T>(n_out * n_in / bs, rng);
+      std::vector<float> wf(n_out * n_in);
+      dequantize_row(t, blocks.data(), wf.data(), wf.size());
+      std::vector<float> x(n_in);
+      for (float& v : x) v = ud(rng);
+      std::vector<q8_activation_block> xa(n_in / 32);
+      quantize_activations(x.data(), n_in, xa.data());
+      const weight_view w{blocks.data(), t, n_out, n_in};
+      std::vector<float> y(n_out + 1, -7.0f), y3(n_out + 1, -7.0f);
+      matvec_q8(w, xa.data(), y.data(), 1);
+      matvec_q8(w, xa.data(), y3.data(), 3);
+      CHECK(y[n_out] == -7.0f);  // guard element
+      CHECK(std::memcmp(y.data(), y3.data(), n_out * sizeof(float)) == 0);
+      double worst = 0.0;
+      for (std::size_t o = 0; o < n_out; ++o) {
+        double ref = 0.0, mag = 0.0;
+        for (std::size_t i = 0; i < n_in; ++i) {
+          const double xq = static_cast<double>(xa[i / 32].d) * xa[i / 32].qs[i % 32];
+          const double p = static_cast<double>(wf[o * n_in + i]) * xq;
+          ref += p;
+          mag += std::fabs(p);
+        }
+        worst = std::max(worst, std::fabs(y[o] - ref) / (mag * 1e-6 + 1e-30));
+      }
+      // Exact integer block sums, float scales and sums: a few float ulps of
+      // the magnitude.
+      CHECK(worst <= 4.0);
+      // matmul with gemv_activations::q8 is the same computation.
+      std::vector<float> ym(n_out);
+      matmul(w, x.data(), n_in, ym.data(), n_out, 1, 2, gemv_activations::q8);
+      CHECK(std::memcmp(y.data(), ym.data(), n_out * sizeof(float)) == 0);
+    }
+  }
+}
+
 // A GGUF holding one tensor `name` of type g, dims {n_in, n_out}, bytes b.
 std::vector<std::uint8_t> one_tensor(const std::string& name, ggml_type g, std::uint64_t n_in,
                                      std::uint64_t n_out, const std::vector<std::uint8_t>& b) {
@@ -452,6 +578,124 @@ std::vector<std::uint8_t> one_tensor(const std::string& name, ggml_type g, std::
 }
 
 }  // namespace
+
+TEST_CASE("quantized fixture models: int8-activation decode within llama.cpp's error") {
+  // Decode quantizes activations to 8 bits, as llama.cpp does: judged
+  // against the exact logits relative to llama.cpp's own errors on the same
+  // file (max and mean |error| <= 1.5 × llama.cpp's, argmax agreement at most
+  // 0.03 below), for plain RoPE and for STRING S = 40, W = 8.
+  using namespace model_test;
+  const std::string dir = shared_data::path("models/quant/");
+  const char* names[] = {"F32",    "Q4_0",   "Q4_1",   "Q5_0",   "Q5_1", "Q8_0",   "Q2_K",
+                         "Q3_K_M", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"};
+  if (!have({dir + "qllama.tokens", dir + "summary.json"})) return;
+  std::string summary;
+  {
+    std::ifstream in(dir + "summary.json");
+    summary.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::vector<int> tokens = read_tokens(dir + "qllama.tokens");
+  for (const std::string name : names) {
+    const std::string base = dir + "qllama-" + name;
+    if (!have({base + ".gguf", base + ".rope.logits.f32", base + ".string-S40-W8.logits.f32"}))
+      return;
+    CAPTURE(name);
+    const llamacpp_errors ref = read_llamacpp_errors(summary, name);
+    REQUIRE(ref.max_abs >= 0);
+    REQUIRE(ref.mean_abs >= 0);
+    REQUIRE(ref.argmax_agree >= 0);
+    const model m = model::open(base + ".gguf");
+    const int n_vocab = m.config().n_vocab;
+    session_params string_params;
+    string_params.position_remap = string_remap{40, 8};
+    const decode_errors er =
+        errors_of(decode_all(m, {}, tokens), read_f32(base + ".rope.logits.f32"), n_vocab);
+    const decode_errors es = errors_of(decode_all(m, string_params, tokens),
+                                       read_f32(base + ".string-S40-W8.logits.f32"), n_vocab);
+    MESSAGE(name, " int8 decode: RoPE max ", er.max_abs, " mean ", er.mean_abs, " argmax ",
+            er.argmax_agree, "; STRING max ", es.max_abs, " mean ", es.mean_abs, " argmax ",
+            es.argmax_agree, "; llama.cpp max ", ref.max_abs, " mean ", ref.mean_abs, " argmax ",
+            ref.argmax_agree);
+    for (const decode_errors& e : {er, es}) {
+      CHECK(e.max_abs <= 1.5 * ref.max_abs);
+      CHECK(e.mean_abs <= 1.5 * ref.mean_abs);
+      CHECK(e.argmax_agree >= ref.argmax_agree - 0.03);
+    }
+  }
+}
+
+TEST_CASE("quantize_activations against its definition") {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> ud(-3.0f, 3.0f);
+  std::vector<float> x(96);
+  for (float& v : x) v = ud(rng);
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // block 1: all zero
+  std::vector<q8_activation_block> a(3);
+  quantize_activations(x.data(), x.size(), a.data());
+  for (std::size_t b : {0, 2}) {
+    CAPTURE(b);
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[32 * b + i]));
+    const float d = amax / 127.0f;
+    CHECK(a[b].d == d);
+    int sum = 0, bad = 0;
+    for (int i = 0; i < 32; ++i) {
+      const double want = round_half_even(static_cast<double>(x[32 * b + i] * (1.0f / d)));
+      if (a[b].qs[i] != want) ++bad;
+      sum += a[b].qs[i];
+    }
+    CHECK(bad == 0);
+    for (int k = 0; k < 8; ++k)
+      CHECK(a[b].neg_sums[k] ==
+            -(a[b].qs[4 * k] + a[b].qs[4 * k + 1] + a[b].qs[4 * k + 2] + a[b].qs[4 * k + 3]));
+    CHECK(a[b].s == doctest::Approx(d * static_cast<float>(sum)));
+  }
+  CHECK(a[1].d == 0.0f);
+  CHECK(a[1].s == 0.0f);
+  for (std::int8_t q : a[1].qs) CHECK(q == 0);
+  // Halfway cases go to the even integer: amax 127 gives d = 1.
+  std::vector<float> h(32, 0.0f);
+  h[0] = 127.0f;
+  h[1] = 2.5f;
+  h[2] = -3.5f;
+  h[3] = 0.5f;
+  h[4] = -126.6f;
+  quantize_activations(h.data(), 32, a.data());
+  CHECK(a[0].d == 1.0f);
+  CHECK(a[0].qs[0] == 127);
+  CHECK(a[0].qs[1] == 2);
+  CHECK(a[0].qs[2] == -4);
+  CHECK(a[0].qs[3] == 0);
+  CHECK(a[0].qs[4] == -127);
+  // A NaN or an infinity: the block's scale is NaN, its quants 0, and every
+  // product with it NaN.
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    h[5] = bad;
+    quantize_activations(h.data(), 32, a.data());
+    CHECK(std::isnan(a[0].d));
+    CHECK(a[0].qs[0] == 0);
+    std::vector<q8_0_block> wb(1);
+    quantize_q8_0(std::vector<float>(32, 1.0f).data(), wb.data(), 32);
+    float y = 0.0f;
+    matvec_q8({wb.data(), weight_type::q8_0, 1, 32}, a.data(), &y, 1);
+    CHECK(std::isnan(y));
+  }
+}
+
+TEST_CASE("int8-activation kernels against a double dot of the dequantized operands") {
+  check_q8_kernel<q8_0_block>();
+  check_q8_kernel<q4_0_block>();
+  check_q8_kernel<q4_1_block>();
+  check_q8_kernel<q4_k_block>();
+  check_q8_kernel<q5_k_block>();
+  check_q8_kernel<q6_k_block>();
+  check_q8_kernel<iq4_nl_block>();
+  check_q8_kernel<iq4_xs_block>();
+  for (weight_type t : {weight_type::f32, weight_type::f16, weight_type::q5_0, weight_type::q5_1,
+                        weight_type::q2_k, weight_type::q3_k})
+    CHECK_FALSE(has_q8_kernel(t));
+}
 
 TEST_CASE("bad quantized input is refused by name") {
   SUBCASE("a row length that is not a whole number of blocks") {

@@ -17,10 +17,12 @@
 #include <limits>
 #include <shiftrope/detail/matmul/gemm.hpp>
 #include <shiftrope/detail/matmul/gemv.hpp>
+#include <shiftrope/detail/matmul/q8_kernels.hpp>
 #include <shiftrope/error.hpp>
 #include <shiftrope/numeric.hpp>
 #include <shiftrope/quant.hpp>
 #include <type_traits>
+#include <vector>
 
 namespace shiftrope {
 
@@ -77,7 +79,51 @@ struct weight_view {
   }
 };
 
+/// How a one-token product (GEMV, decode) reads its activations.
+enum class gemv_activations {
+  /// Float x: the result is within float rounding of the exact product.
+  f32,
+  /// x quantized to int8 blocks of 32 (quantize_activations) and integer dot
+  /// products, for the weight types with an int8 kernel (has_q8_kernel); the
+  /// other types use float x. About twice as fast out of cache for the
+  /// 4-bit types; costs the rounding of x to 8 bits (as llama.cpp's decode).
+  q8,
+};
+
+/// Whether weights of type t have an int8-activation GEMV kernel: q8_0,
+/// q4_0, q4_1, q4_k, q5_k, q6_k, iq4_nl, iq4_xs.
+constexpr bool has_q8_kernel(weight_type t) noexcept {
+  return t == weight_type::q8_0 || t == weight_type::q4_0 || t == weight_type::q4_1 ||
+         t == weight_type::q4_k || t == weight_type::q5_k || t == weight_type::q6_k ||
+         t == weight_type::iq4_nl || t == weight_type::iq4_xs;
+}
+
+/// y[o] = sum_i W[o, i] * x[i] with x given quantized (xa: w.n_in / 32 blocks
+/// from quantize_activations): the int8 GEMV. Requires has_q8_kernel(w.type).
+/// y: w.n_out floats. Results do not depend on the thread count.
+inline void matvec_q8(const weight_view& w, const q8_activation_block* xa, float* y,
+                      int n_threads = 0) noexcept {
+  SHIFTROPE_ASSERT(has_q8_kernel(w.type));
+  using namespace detail::matmul_impl;
+  visit_weight_type(w.type, [&](auto tag) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
+    if constexpr (has_q8_kernel_v<T>)
+      gemv_q8(static_cast<const T*>(w.data), w.n_out, w.n_in, xa, y, n_threads);
+  });
+}
+
 namespace detail::matmul_impl {
+
+/// The int8 GEMV of matmul(): x quantized into a per-thread buffer that
+/// grows to the largest n_in seen and is then reused (no allocation per call).
+inline void matvec_quantized(const weight_view& w, const float* x, float* y,
+                             int n_threads) noexcept {
+  thread_local std::vector<q8_activation_block> xa;
+  const std::size_t n_blocks = w.n_in / q8_activation_block::size;
+  if (xa.size() < n_blocks) xa.resize(n_blocks);
+  quantize_activations(x, w.n_in, xa.data());
+  matvec_q8(w, xa.data(), y, n_threads);
+}
 
 template <class T>
 inline void dispatch(const weight_view& w, const float* x, std::size_t x_stride, float* y,
@@ -98,14 +144,20 @@ inline void dispatch(const weight_view& w, const float* x, std::size_t x_stride,
 /// over rows); 2-3 tokens stream the rows once and dot each with every
 /// token; 4 or more run the packed, register-blocked GEMM (the crossover
 /// measured on AVX-512). n_threads <= 0: OpenMP's default.
+/// act = gemv_activations::q8 quantizes x of a one-token product to int8
+/// for the weight types with an int8 kernel (see gemv_activations); the
+/// default keeps float activations everywhere.
 /// Preconditions (w.validate() passed, strides large enough, buffers valid)
 /// are the caller's: this is a kernel and does not throw.
 inline void matmul(const weight_view& w, const float* x, std::size_t x_stride, float* y,
-                   std::size_t y_stride, std::size_t n_tokens, int n_threads = 0) noexcept {
+                   std::size_t y_stride, std::size_t n_tokens, int n_threads = 0,
+                   gemv_activations act = gemv_activations::f32) noexcept {
   SHIFTROPE_ASSERT(w.data != nullptr && x_stride >= w.n_in &&
                    (n_tokens <= 1 || y_stride >= w.n_out));
   if (n_tokens == 0 || w.n_out == 0) return;
   using namespace detail::matmul_impl;
+  if (n_tokens == 1 && act == gemv_activations::q8 && has_q8_kernel(w.type))
+    return matvec_quantized(w, x, y, n_threads);
   visit_weight_type(w.type, [&](auto tag) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(tag)>>;
     dispatch<T>(w, x, x_stride, y, y_stride, n_tokens, n_threads);
@@ -113,8 +165,9 @@ inline void matmul(const weight_view& w, const float* x, std::size_t x_stride, f
 }
 
 /// y[o] = sum_i W[o, i] * x[i]: one token (x: n_in floats, y: n_out floats).
-inline void matvec(const weight_view& w, const float* x, float* y, int n_threads = 0) noexcept {
-  matmul(w, x, w.n_in, y, w.n_out, 1, n_threads);
+inline void matvec(const weight_view& w, const float* x, float* y, int n_threads = 0,
+                   gemv_activations act = gemv_activations::f32) noexcept {
+  matmul(w, x, w.n_in, y, w.n_out, 1, n_threads, act);
 }
 
 /// Quantizes n floats (n a multiple of 32) to n / 32 Q8_0 blocks, the rule

@@ -128,6 +128,11 @@ struct session_params {
   /// string_reference_logit_scale reproduces STRING's reference code.
   double logit_scale = 1.0;
   int n_threads = 0;  ///< threads per matmul/attention call; <= 0: OpenMP's default
+  /// Activations of the one-token products (decode): q8 quantizes them to
+  /// int8 for the weight types with an int8 kernel (faster; logits move about
+  /// as much as llama.cpp's do), f32 keeps the exact float products. Prefill
+  /// (several tokens per step) always uses float activations.
+  gemv_activations decode_activations = gemv_activations::q8;
   std::uint64_t max_kv_bytes = std::uint64_t{1} << 36;  ///< cap on the KV cache (64 GiB)
   /// Self-Extend instead of position_remap (which must then be identity):
   /// keys beyond the neighbour window seen at grouped positions. Costs a
@@ -428,7 +433,8 @@ inline void session::forward(const int* tokens, std::size_t n_tokens, std::int64
                                             grouped,
                                             grouped_row_.data(),
                                             attn_scratch_,
-                                            timing_};
+                                            timing_,
+                                            params_.decode_activations};
         for (std::size_t done = 0; done < n_tokens; done += max_batch_) {
           const std::size_t n = std::min(max_batch_, n_tokens - done);
           const bool last_chunk = done + n == n_tokens;

@@ -639,4 +639,206 @@ hsum_many(const vec<Acc>* x, int n, Acc* out) noexcept {
   for (int i = 0; i < n; ++i) out[i] = hsum(x[i]);
 }
 
+// ---- int8 dot products: quantized weights × int8 activations ----
+//
+// A block of 32 weights or activations as 32 bytes in one register; products
+// summed four at a time into 8 int32 lanes (lane k: bytes 4k..4k+3), then
+// converted to float and scaled once per block. AVX512-VNNI (vpdpbusd on
+// 256-bit registers), AVX-VNNI, AVX2 (maddubs + madd: each pair sum must fit
+// int16, which holds for |u| <= 128, |s| <= 127), or plain loops.
+
+#if defined(__AVX2__) && defined(__FMA__)
+/// Defined when the int8 wrappers below use SIMD instructions (AVX2 and FMA).
+#define SHIFTROPE_SIMD_INT8 1
+struct bytes32 {
+  __m256i v;
+};
+struct ints8 {
+  __m256i v;
+};
+struct floats8 {
+  __m256 v;
+};
+#else
+struct bytes32 {
+  std::uint8_t b[32];
+};
+struct ints8 {
+  std::int32_t i[8];
+};
+struct floats8 {
+  float f[8];
+};
+#endif
+
+/// 32 bytes from p (no alignment needed).
+SHIFTROPE_FORCE_INLINE bytes32 load_bytes32(const void* p) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {_mm256_loadu_si256(static_cast<const __m256i*>(p))};
+#else
+  bytes32 r;
+  std::memcpy(r.b, p, 32);
+  return r;
+#endif
+}
+
+/// The nibbles of 16 bytes: byte j = p[j] & 15, byte j + 16 = p[j] >> 4.
+SHIFTROPE_FORCE_INLINE bytes32 load_nibbles16(const std::uint8_t* p) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return {_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(x, 4), x), _mm256_set1_epi8(15))};
+#else
+  bytes32 r;
+  for (int j = 0; j < 16; ++j) {
+    r.b[j] = static_cast<std::uint8_t>(p[j] & 15);
+    r.b[j + 16] = static_cast<std::uint8_t>(p[j] >> 4);
+  }
+  return r;
+#endif
+}
+
+/// Each byte (x >> shift) & mask (unsigned).
+SHIFTROPE_FORCE_INLINE bytes32 bits_of(bytes32 x, int shift, std::uint8_t mask) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {
+      _mm256_and_si256(_mm256_srli_epi16(x.v, shift), _mm256_set1_epi8(static_cast<char>(mask)))};
+#else
+  for (std::uint8_t& b : x.b) b = static_cast<std::uint8_t>((b >> shift) & mask);
+  return x;
+#endif
+}
+
+/// Each byte a | (b << shift); b << shift must fit a byte.
+SHIFTROPE_FORCE_INLINE bytes32 or_shifted(bytes32 a, bytes32 b, int shift) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {_mm256_or_si256(a.v, _mm256_slli_epi16(b.v, shift))};
+#else
+  for (int j = 0; j < 32; ++j) a.b[j] = static_cast<std::uint8_t>(a.b[j] | b.b[j] << shift);
+  return a;
+#endif
+}
+
+/// Each byte table[x & 15] (x < 16 expected): 16 int8 values looked up.
+SHIFTROPE_FORCE_INLINE bytes32 lookup16(bytes32 x, const std::int8_t* table) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(table));
+  return {_mm256_shuffle_epi8(_mm256_set_m128i(t, t), x.v)};
+#else
+  for (std::uint8_t& b : x.b) b = static_cast<std::uint8_t>(table[b & 15]);
+  return x;
+#endif
+}
+
+/// 8 int32 lanes from p.
+SHIFTROPE_FORCE_INLINE ints8 load_ints8(const std::int32_t* p) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))};
+#else
+  ints8 r;
+  std::memcpy(r.i, p, sizeof r.i);
+  return r;
+#endif
+}
+
+/// Each lane x << shift.
+SHIFTROPE_FORCE_INLINE ints8 shift_left(ints8 x, int shift) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {_mm256_slli_epi32(x.v, shift)};
+#else
+  for (std::int32_t& v : x.i) v = static_cast<std::int32_t>(static_cast<std::uint32_t>(v) << shift);
+  return x;
+#endif
+}
+
+SHIFTROPE_FORCE_INLINE ints8 zero_ints8() noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {_mm256_setzero_si256()};
+#else
+  return {};
+#endif
+}
+
+/// acc[k] + sum_{j<4} u[4k+j] * s[4k+j]: u unsigned bytes (<= 128), s signed.
+SHIFTROPE_FORCE_INLINE ints8 dot_u8_i8(ints8 acc, bytes32 u, bytes32 s) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return {_mm256_dpbusd_epi32(acc.v, u.v, s.v)};
+#elif defined(SHIFTROPE_SIMD_INT8) && defined(__AVXVNNI__)
+  return {_mm256_dpbusd_avx_epi32(acc.v, u.v, s.v)};
+#elif defined(SHIFTROPE_SIMD_INT8)
+  const __m256i pairs = _mm256_maddubs_epi16(u.v, s.v);
+  return {_mm256_add_epi32(acc.v, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))};
+#else
+  for (int k = 0; k < 8; ++k)
+    for (int j = 0; j < 4; ++j)
+      acc.i[k] += static_cast<std::int32_t>(u.b[4 * k + j]) *
+                  static_cast<std::int32_t>(static_cast<std::int8_t>(s.b[4 * k + j]));
+  return acc;
+#endif
+}
+
+/// acc[k] + sum_{j<4} a[4k+j] * b[4k+j], both signed (|a|, |b| <= 127, or a
+/// = -128): |a| times b with a's sign moved onto b.
+SHIFTROPE_FORCE_INLINE ints8 dot_i8_i8(ints8 acc, bytes32 a, bytes32 b) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return dot_u8_i8(acc, {_mm256_sign_epi8(a.v, a.v)}, {_mm256_sign_epi8(b.v, a.v)});
+#else
+  for (int k = 0; k < 8; ++k)
+    for (int j = 0; j < 4; ++j)
+      acc.i[k] += static_cast<std::int32_t>(static_cast<std::int8_t>(a.b[4 * k + j])) *
+                  static_cast<std::int32_t>(static_cast<std::int8_t>(b.b[4 * k + j]));
+  return acc;
+#endif
+}
+
+SHIFTROPE_FORCE_INLINE floats8 zero_floats8() noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {_mm256_setzero_ps()};
+#else
+  return {};
+#endif
+}
+
+/// acc + float(x) * scale, lane by lane.
+SHIFTROPE_FORCE_INLINE floats8 fma_ints(ints8 x, float scale, floats8 acc) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {_mm256_fmadd_ps(_mm256_cvtepi32_ps(x.v), _mm256_set1_ps(scale), acc.v)};
+#else
+  for (int k = 0; k < 8; ++k) acc.f[k] += static_cast<float>(x.i[k]) * scale;
+  return acc;
+#endif
+}
+
+/// acc + float(x) * scale with lanes 0-3 (bytes 0-15) scaled by lo and
+/// lanes 4-7 (bytes 16-31) by hi: two groups of 16 weights.
+SHIFTROPE_FORCE_INLINE floats8 fma_ints_halves(ints8 x, float lo, float hi, floats8 acc) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  const __m256 s = _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo));
+  return {_mm256_fmadd_ps(_mm256_cvtepi32_ps(x.v), s, acc.v)};
+#else
+  for (int k = 0; k < 8; ++k) acc.f[k] += static_cast<float>(x.i[k]) * (k < 4 ? lo : hi);
+  return acc;
+#endif
+}
+
+SHIFTROPE_FORCE_INLINE floats8 add(floats8 a, floats8 b) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  return {_mm256_add_ps(a.v, b.v)};
+#else
+  for (int k = 0; k < 8; ++k) a.f[k] += b.f[k];
+  return a;
+#endif
+}
+
+/// The sum of the 8 lanes.
+SHIFTROPE_FORCE_INLINE float hsum(floats8 x) noexcept {
+#if defined(SHIFTROPE_SIMD_INT8)
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x.v), _mm256_extractf128_ps(x.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+#else
+  return ((x.f[0] + x.f[1]) + (x.f[2] + x.f[3])) + ((x.f[4] + x.f[5]) + (x.f[6] + x.f[7]));
+#endif
+}
+
 }  // namespace shiftrope::detail::simd

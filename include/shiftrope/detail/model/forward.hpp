@@ -34,6 +34,10 @@ struct forward_state {
   std::vector<float> att;  ///< [max_batch × q_dim] attention output
   std::vector<float> hb;   ///< [max_batch × n_ff] gate, then silu(gate) ⊙ up
   std::vector<float> hb2;  ///< [max_batch × n_ff] up
+  /// [max(n_embd, q_dim, n_ff) / 32] one token's matmul input quantized to
+  /// int8 (decode with gemv_activations::q8), shared by the products that
+  /// read the same input (q, k, v; gate, up)
+  std::vector<q8_activation_block> xq;
 
   forward_state() = default;
   forward_state(const model_config& c, std::size_t max_batch)
@@ -44,7 +48,10 @@ struct forward_state {
         v(k.size()),
         att(q.size()),
         hb(max_batch * c.n_ff),
-        hb2(hb.size()) {}
+        hb2(hb.size()),
+        xq(static_cast<std::size_t>(std::max({c.n_embd, c.q_dim(), c.n_ff})) /
+               q8_activation_block::size +
+           1) {}
 };
 
 /// Where the forward pass spends its time, accumulated over every call of a
@@ -104,6 +111,7 @@ struct forward_pass {
   float* grouped_row;                    // Self-Extend: [head_dim] one key being rotated
   std::vector<std::byte>& attn_scratch;  // the kernel's scratch, grown on demand
   forward_timing* timing;                // where time is accumulated, or null
+  gemv_activations decode_activations;   // float or int8 x in one-token products
 };
 
 /// The element type of a kv_storage.
@@ -185,10 +193,25 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
   forward_timing* const timing = f.timing;
   const stopwatch whole(timing ? &timing->total : nullptr);
   double* const mm = timing ? &timing->matmul : nullptr;
+  // One token with int8 activations: x is quantized once (into s.xq) for
+  // all the products that read it; quantize(x) is called before them, and a
+  // product takes the quantized copy when its weight type has an int8 kernel.
+  const bool q8 = n == 1 && f.decode_activations == gemv_activations::q8;
+  const float* quantized_from = nullptr;  // the x that s.xq holds, or null
+  const auto quantize = [&](const float* x, std::size_t n_in) {
+    quantized_from = nullptr;
+    if (!q8 || n_in % q8_activation_block::size != 0) return;
+    const stopwatch sw(mm);
+    quantize_activations(x, n_in, s.xq.data());
+    quantized_from = x;
+  };
   const auto product = [&](const weight_view& wv, const float* x, std::size_t x_stride, float* y,
                            std::size_t y_stride, std::size_t n_rows) {
     const stopwatch sw(mm);
-    matmul(wv, x, x_stride, y, y_stride, n_rows, nt);
+    if (x == quantized_from && has_q8_kernel(wv.type))
+      matvec_q8(wv, s.xq.data(), y, nt);
+    else
+      matmul(wv, x, x_stride, y, y_stride, n_rows, nt);
   };
   if (timing != nullptr) {
     timing->tokens += n;
@@ -211,6 +234,7 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
     // xb = rmsnorm(x) · attn_norm;  q, k, v = xb · W{q,k,v}ᵀ (+ bias)
     for (std::size_t t = 0; t < n; ++t)
       ops::rmsnorm(&s.x[t * d], L.attn_norm, &s.xb[t * d], d, eps);
+    quantize(s.xb.data(), d);
     product(L.wq, s.xb.data(), d, s.q.data(), qd, n);
     product(L.wk, s.xb.data(), d, s.k.data(), kvd, n);
     product(L.wv, s.xb.data(), d, s.v.data(), kvd, n);
@@ -226,13 +250,16 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
       attention_layer(f, l, n, pos0);  // att [n × qd]
     }
     // x += att · Woᵀ
+    quantize(s.att.data(), qd);
     product(L.wo, s.att.data(), qd, s.xb.data(), d, n);
     for (std::size_t t = 0; t < n; ++t) ops::add(&s.x[t * d], &s.xb[t * d], d);
     // x += (silu(xb · W1ᵀ) ⊙ (xb · W3ᵀ)) · W2ᵀ,  xb = rmsnorm(x) · ffn_norm
     for (std::size_t t = 0; t < n; ++t) ops::rmsnorm(&s.x[t * d], L.ffn_norm, &s.xb[t * d], d, eps);
+    quantize(s.xb.data(), d);
     product(L.w_gate, s.xb.data(), d, s.hb.data(), ff, n);
     product(L.w_up, s.xb.data(), d, s.hb2.data(), ff, n);
     for (std::size_t t = 0; t < n; ++t) ops::swiglu(&s.hb[t * ff], &s.hb2[t * ff], ff);
+    quantize(s.hb.data(), ff);
     product(L.w_down, s.hb.data(), ff, s.xb.data(), d, n);
     for (std::size_t t = 0; t < n; ++t) ops::add(&s.x[t * d], &s.xb[t * d], d);
   }
@@ -242,6 +269,7 @@ void run_chunk(const forward_pass<KV>& f, const int* tokens, std::size_t n, std:
   const std::size_t first = rows == chunk_rows::all ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t)
     ops::rmsnorm(&s.x[t * d], w.output_norm, &s.xb[t * d], d, eps);
+  quantize(&s.xb[first * d], d);
   product(w.output, &s.xb[first * d], d, logits, static_cast<std::size_t>(c.n_vocab), n - first);
 }
 
