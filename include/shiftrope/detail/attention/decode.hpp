@@ -137,32 +137,46 @@ decode_plan make_decode_plan(const context<Acc, KV>& cx, int n_threads) noexcept
 
 using fvec = simd::vec<float>;
 
-/// x[g] = the unreduced dot product of query copy q[g] with key row k
-/// (dp values): one register per head, the key's registers loaded once.
+/// a[g], b[g] = the unreduced dot products of query copy q[g] with key rows
+/// k0 and k1 (dp values): one register per head and key. Two keys at once:
+/// each query register loaded serves both, each key register every head.
 template <int G, class KP>
-SHIFTROPE_FORCE_INLINE void key_dots(const float* const* q, KP k, int dp, fvec* x) noexcept {
-  for (int g = 0; g < G; ++g) x[g] = fvec(0.0f);
-  for (int c = 0; c < dp; c += 16) {
-    fvec kv = simd::load_as<float>(k + static_cast<std::size_t>(c));
-    simd::pin(kv);
-    for (int g = 0; g < G; ++g) x[g] = simd::fma(simd::load(q[g] + c), kv, x[g]);
+SHIFTROPE_FORCE_INLINE void key_dots2(const float* const* q, KP k0, KP k1, bool two, int dp,
+                                      fvec* a, fvec* b) noexcept {
+  for (int g = 0; g < G; ++g) a[g] = b[g] = fvec(0.0f);
+  if (two) {
+    for (int c = 0; c < dp; c += 16) {
+      fvec x0 = simd::load_as<float>(k0 + static_cast<std::size_t>(c));
+      fvec x1 = simd::load_as<float>(k1 + static_cast<std::size_t>(c));
+      simd::pin(x0);
+      simd::pin(x1);
+      for (int g = 0; g < G; ++g) {
+        fvec qv = simd::load(q[g] + c);
+        simd::pin(qv);
+        a[g] = simd::fma(qv, x0, a[g]);
+        b[g] = simd::fma(qv, x1, b[g]);
+      }
+    }
+  } else {  // the last key of a ragged block
+    for (int c = 0; c < dp; c += 16) {
+      fvec x0 = simd::load_as<float>(k0 + static_cast<std::size_t>(c));
+      simd::pin(x0);
+      for (int g = 0; g < G; ++g) a[g] = simd::fma(simd::load(q[g] + c), x0, a[g]);
+    }
   }
 }
 
-/// Scores of keys [0, 16) of a block (rows k + i·ld, only i < cnt read) in
-/// the lanes of s[g], folded level by level as the dot products appear.
+/// Keys i and i + 1 of a block (rows k + i·ld, only those < cnt read),
+/// folded into y[g] (tree level 1).
 template <int G, class KP>
 SHIFTROPE_FORCE_INLINE void key_pair(const float* const* q, KP k, std::size_t ld, int i, int cnt,
                                      int dp, fvec* y) noexcept {
   fvec a[G], b[G];
   if (i < cnt)
-    key_dots<G>(q, k + static_cast<std::size_t>(i) * ld, dp, a);
+    key_dots2<G>(q, k + static_cast<std::size_t>(i) * ld, k + static_cast<std::size_t>(i + 1) * ld,
+                 i + 1 < cnt, dp, a, b);
   else
-    for (int g = 0; g < G; ++g) a[g] = fvec(0.0f);
-  if (i + 1 < cnt)
-    key_dots<G>(q, k + static_cast<std::size_t>(i + 1) * ld, dp, b);
-  else
-    for (int g = 0; g < G; ++g) b[g] = fvec(0.0f);
+    for (int g = 0; g < G; ++g) a[g] = b[g] = fvec(0.0f);
   for (int g = 0; g < G; ++g) y[g] = simd::tree_fold1(a[g], b[g]);
 }
 
@@ -245,14 +259,18 @@ SHIFTROPE_FORCE_INLINE void decode_block(const float* const* q, KP k, KP v, std:
     l[g] = alpha[g] * l[g] + simd::hsum_reg(e0 + e1);
     m[g] = m_new;
   }
-  // Wide column blocks when few heads share the pass (registers: G × CV).
-  constexpr int cv = G <= 2 ? 4 : 2;
+  // Column blocks of up to 16 accumulators (G × CV registers): each
+  // broadcast probability serves CV value registers.
+  constexpr int cv_max = G <= 2 ? 8 : 4;
   const std::size_t ldo = static_cast<std::size_t>(dp);
-  int c0 = 0;
-  for (; c0 + cv * 16 <= dp; c0 += cv * 16)
-    pv_heads<G, cv>(p, v + static_cast<std::size_t>(c0), ld, cnt, o + c0, ldo, alpha);
-  for (; c0 < dp; c0 += 16)
-    pv_heads<G, 1>(p, v + static_cast<std::size_t>(c0), ld, cnt, o + c0, ldo, alpha);
+  for (int c0 = 0; c0 < dp;) {
+    const int n = std::min(cv_max, (dp - c0) / 16);
+    dispatch<cv_max>(n, [&](auto cv) {
+      pv_heads<G, decltype(cv)::value>(p, v + static_cast<std::size_t>(c0), ld, cnt, o + c0, ldo,
+                                       alpha);
+    });
+    c0 += n * 16;
+  }
 }
 
 /// Keys [a, b) of one run for the G heads whose query copies are q[g]:
