@@ -31,11 +31,13 @@
 // head_major): one head's keys are contiguous, as the tiles read them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <shiftrope/detail/attention/decode.hpp>
 #include <shiftrope/detail/attention/driver.hpp>
 #include <shiftrope/detail/attention/plan.hpp>
 #include <shiftrope/error.hpp>
@@ -149,6 +151,7 @@ template <class Acc>
 struct attention_setup {
   attn::plan plan;
   attn::scratch_layout layout;
+  std::size_t bytes = 0;  // scratch from an aligned base: the layout's, or the decoding path's
 };
 
 template <class Acc>
@@ -163,6 +166,10 @@ attention_setup<Acc> attention_prepare(const attention_params& p, std::int64_t s
   s.plan = attn::make_plan<Acc>(p.n_heads, p.n_kv_heads, start_pos, n_tokens, p.n_threads);
   const int dp = attn::round_up(p.head_dim, attn::blocking<Acc>::width);
   s.layout = attn::make_layout<Acc>(s.plan, dp);
+  s.bytes = s.layout.total;
+  if (n_tokens == 1 && attn::round_up(p.head_dim, 16) == p.head_dim)  // the decoding path's share
+    s.bytes = std::max(s.bytes, attn::decode_scratch_bytes(p.n_heads, p.n_kv_heads, p.head_dim,
+                                                           start_pos + 1, p.n_threads));
   return s;
 }
 
@@ -222,8 +229,7 @@ template <class Acc>
                                                   std::int64_t n_tokens) {
   static_assert(is_compute_type_v<Acc>, "Acc must be float or double");
   if (n_tokens == 0) return 0;
-  return detail::attention_prepare<Acc>(p, start_pos, n_tokens).layout.total +
-         detail::simd::max_align;
+  return detail::attention_prepare<Acc>(p, start_pos, n_tokens).bytes + detail::simd::max_align;
 }
 
 /// Causal attention of n_tokens query rows at positions start_pos ..
@@ -244,8 +250,8 @@ void attention(const attention_params& p, const remap& positions, const rope_tab
   if (!detail::check_attention_call("attention", p, table, q, start_pos, n_tokens, cache, out))
     return;
   const detail::attention_setup<Acc> s = detail::attention_prepare<Acc>(p, start_pos, n_tokens);
-  if (scratch_bytes < s.layout.total + detail::simd::max_align || !scratch)
-    fail("attention: scratch_bytes must be >= ", s.layout.total + detail::simd::max_align,
+  if (scratch_bytes < s.bytes + detail::simd::max_align || !scratch)
+    fail("attention: scratch_bytes must be >= ", s.bytes + detail::simd::max_align,
          " (attention_scratch_bytes), got ", scratch_bytes);
   detail::attn::context<Acc, KV> cx;
   cx.n_heads = p.n_heads;
@@ -271,7 +277,11 @@ void attention(const attention_params& p, const remap& positions, const rope_tab
   cx.out = out;
   void* base = scratch;
   std::size_t space = scratch_bytes;
-  std::align(detail::simd::max_align, s.layout.total, base, space);
+  std::align(detail::simd::max_align, s.bytes, base, space);
+  // One query token: the dedicated decoding path where it applies
+  // (decode.hpp says when), else the general tiled path.
+  if (n_tokens == 1 && detail::attn::try_decode(cx, p.n_threads, static_cast<std::byte*>(base)))
+    return;
   detail::attn::run(cx, s.plan, s.layout, static_cast<std::byte*>(base));
 }
 

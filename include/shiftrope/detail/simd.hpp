@@ -601,6 +601,60 @@ inline vec<Acc> pick_below(Acc k, const vec<Acc>& bound, const vec<Acc>& a,
   return xsimd::select(vec<Acc>(k) < bound, a, b);
 }
 
+/// True where the key-score tree below exists (AVX-512 float): the decoding
+/// kernel folds 16 unreduced dot-product registers into one register that
+/// holds the 16 sums, one per lane, without going through memory.
+template <class Acc>
+inline constexpr bool has_lane_tree =
+#if defined(__AVX512F__)
+    std::is_same_v<Acc, float>&& lanes<float> == 16;
+#else
+    false;
+#endif
+
+#if defined(__AVX512F__)
+// The tree of hsum_many, one level at a time, so that a caller can fold
+// each pair of registers as soon as both exist (few registers live). With
+// x(0..15) the unreduced registers in order:
+//   tree_fold1(x(2k), x(2k+1)) = y(k)   (256-bit halves: 8 partials each)
+//   tree_fold2(y(2m), y(2m+1)) = z(m)   (128-bit blocks: 4 partials each)
+//   tree_fold3(z(2q), z(2q+1)) = w(q)
+//   tree_fold4(w(0), w(1))     = lane i holds the sum of the lanes of x(i).
+SHIFTROPE_FORCE_INLINE vec<float> tree_fold1(const vec<float>& a, const vec<float>& b) noexcept {
+  return vec<float>(
+      _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE)));
+}
+SHIFTROPE_FORCE_INLINE vec<float> tree_fold2(const vec<float>& a, const vec<float>& b) noexcept {
+  return vec<float>(
+      _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD)));
+}
+SHIFTROPE_FORCE_INLINE vec<float> tree_fold3(const vec<float>& a, const vec<float>& b) noexcept {
+  return vec<float>(_mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)));
+}
+SHIFTROPE_FORCE_INLINE vec<float> tree_fold4(const vec<float>& a, const vec<float>& b) noexcept {
+  const __m512d a2 = _mm512_castps_pd(a), b2 = _mm512_castps_pd(b);
+  // Lane 4b + c holds the sum of x(4c + b): transpose the 4 × 4 index.
+  const __m512 v = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a2, b2)),
+                                 _mm512_castpd_ps(_mm512_unpackhi_pd(a2, b2)));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return vec<float>(_mm512_permutexvar_ps(idx, v));
+}
+/// Largest lane, in registers.
+SHIFTROPE_FORCE_INLINE float hmax_reg(const vec<float>& v) noexcept {
+  return _mm512_reduce_max_ps(v);
+}
+/// Sum of the lanes, in registers.
+SHIFTROPE_FORCE_INLINE float hsum_reg(const vec<float>& v) noexcept {
+  return _mm512_reduce_add_ps(v);
+}
+/// v in lanes [0, n), fill in the others (n <= 16).
+SHIFTROPE_FORCE_INLINE vec<float> keep_first_lanes(const vec<float>& v, int n,
+                                                   float fill) noexcept {
+  const __mmask16 k = static_cast<__mmask16>((1u << n) - 1u);
+  return vec<float>(_mm512_mask_blend_ps(k, _mm512_set1_ps(fill), v));
+}
+#endif
+
 /// out[i] = the sum of the lanes of x[i], i < n <= lanes<Acc>: many
 /// horizontal sums at once. AVX-512 float folds 16 registers in a shuffle
 /// tree (about 3 instructions per sum instead of ~8); elsewhere one hsum each.
