@@ -527,6 +527,7 @@ inline void keep_prefetch(const void* p) noexcept {
 inline void prefetch(const void* p, std::size_t bytes) noexcept {
 #if defined(__GNUC__)
   const char* c = static_cast<const char*>(p);
+#pragma GCC unroll 4
   for (std::size_t off = 0; off < bytes; off += 64) {
     __builtin_prefetch(c + off, 0, 3);
     keep_prefetch(c + off);

@@ -11,14 +11,19 @@
 // own position; an item walks the parts of its chunk that each run holds,
 // so no key needs a per-lane choice of query copy.
 //
-// Inside a run, blocks of 32 keys: for each key, one dot-product register
-// per query head (the key's registers loaded and converted once — f16 and
-// q8_0 in registers, q8_0 scaled once per register — and used by every head
-// of the pass), folded pairwise as they are produced (simd::tree_fold*) into
-// one register that holds 16 scores in its lanes. The online softmax then
-// works on whole registers (one horizontal max and sum per block and head),
-// and P·V broadcasts each probability against value registers held for up
-// to 4 heads at once.
+// Inside a run, blocks of up to 256 keys in three phases. Scores: 16 keys
+// at a time, one dot-product register per query head (the key's registers
+// loaded and converted once — f16 and q8_0 in registers, q8_0 scaled once
+// per register — and used by every head of the pass), folded pairwise as
+// they are produced (simd::tree_fold*) into one register holding 16 scores,
+// stored to the thread's scratch. Softmax: one online step per block and
+// head (max, rescale of O, exponentials, sum) on whole registers. P·V: 32
+// keys at a time, each broadcast probability against value registers held
+// for up to 4 heads. Keeping the per-block work (horizontal max and sum,
+// rescale) to one step per 256 keys leaves the loads, conversions and FMAs.
+// The rows are asked for prefetch_bytes ahead in the order they are read
+// (a block's keys, its values, the next block's keys), so the switch
+// between keys and values does not stall on memory.
 //
 // When it applies (decode_supported): one query token, float compute with
 // AVX-512 (the fold tree), head_dim a multiple of 16, and no key scored in
@@ -43,10 +48,11 @@ namespace shiftrope::detail::attn {
 
 /// Sizes of the decoding path.
 struct decode_blocking {
-  static constexpr int block_keys = 32;      ///< keys per softmax step (two registers of scores)
-  static constexpr int pass_heads = 4;       ///< query heads that share one pass over a block
-  static constexpr int prefetch_blocks = 4;  ///< rows asked for this many blocks ahead
-  static constexpr std::int64_t min_chunk_keys = 512;  ///< smaller chunks cost more than they gain
+  static constexpr int block_keys = 256;  ///< keys per softmax step (their scores kept in scratch)
+  static constexpr int step_keys = 32;    ///< keys per prefetch request and per P·V group
+  static constexpr int pass_heads = 4;    ///< query heads that share one pass over a block
+  static constexpr std::int64_t prefetch_bytes = 8192;  ///< how far ahead rows are asked for
+  static constexpr std::int64_t min_chunk_keys = 512;   ///< smaller chunks cost more than they gain
   static constexpr int items_per_thread = 8;  ///< enough items that dynamic hand-out balances
 };
 
@@ -214,15 +220,15 @@ SHIFTROPE_FORCE_INLINE void key_scores16(const float* const* q, KP k, std::size_
       s[g] = simd::keep_first_lanes(s[g], cnt, -std::numeric_limits<float>::infinity());
 }
 
-/// o[g][c] = alpha[g]·o[g][c] + Σ_{kk < cnt} p[g·block_keys + kk] · v_kk[c]
-/// for G heads (o rows ldo apart) and CV registers of columns from c0.
+/// o[g][c] += Σ_{kk < cnt} p[g·block_keys + kk] · v_kk[c] for G heads (o
+/// rows ldo apart) and CV registers of columns from c0.
 template <int G, int CV, class VP>
 SHIFTROPE_FORCE_INLINE void pv_heads(const float* p, VP v, std::size_t ld, int cnt, float* o,
-                                     std::size_t ldo, const float* alpha) noexcept {
+                                     std::size_t ldo) noexcept {
   constexpr int bk = decode_blocking::block_keys;
   fvec acc[G][CV];
   for (int g = 0; g < G; ++g)
-    for (int c = 0; c < CV; ++c) acc[g][c] = simd::load(o + g * ldo + c * 16) * fvec(alpha[g]);
+    for (int c = 0; c < CV; ++c) acc[g][c] = simd::load(o + g * ldo + c * 16);
   for (int kk = 0; kk < cnt; ++kk) {
     const VP vr = v + static_cast<std::size_t>(kk) * ld;
     for (int c = 0; c < CV; ++c) {
@@ -235,64 +241,147 @@ SHIFTROPE_FORCE_INLINE void pv_heads(const float* p, VP v, std::size_t ld, int c
     for (int c = 0; c < CV; ++c) simd::store(o + g * ldo + c * 16, acc[g][c]);
 }
 
-/// One block of cnt <= 32 keys for G heads: scores, online softmax step
-/// (m, l per head), O = diag(alpha)·O + P·V. o holds G rows of dp values.
-template <int G, class KP>
-SHIFTROPE_FORCE_INLINE void decode_block(const float* const* q, KP k, KP v, std::size_t ld, int cnt,
-                                         int dp, float* o, float* m, float* l, float* p) noexcept {
-  constexpr int bk = decode_blocking::block_keys;
-  constexpr float neg_inf = -std::numeric_limits<float>::infinity();
-  fvec s0[G], s1[G];
-  key_scores16<G>(q, k, ld, std::min(cnt, 16), dp, s0);
-  if (cnt > 16)
-    key_scores16<G>(q, k + static_cast<std::size_t>(16) * ld, ld, cnt - 16, dp, s1);
-  else
-    for (int g = 0; g < G; ++g) s1[g] = fvec(neg_inf);
-  float alpha[G];
-  for (int g = 0; g < G; ++g) {
-    const float m_new = std::max(m[g], simd::hmax_reg(simd::max(s0[g], s1[g])));
-    const float m_safe = m_new == neg_inf ? 0.0f : m_new;  // nothing seen yet: every e^(.) is 0
-    alpha[g] = std::exp(m[g] - m_safe);
-    const fvec e0 = simd::exp(s0[g] - fvec(m_safe)), e1 = simd::exp(s1[g] - fvec(m_safe));
-    simd::store(p + g * bk, e0);
-    simd::store(p + g * bk + 16, e1);
-    l[g] = alpha[g] * l[g] + simd::hsum_reg(e0 + e1);
-    m[g] = m_new;
+/// The rows of one item in the order they are read: a block's keys, then
+/// its values, then the next block's keys, and so on. prefetch(u, n) asks
+/// for the n rows that come u rows after the start of the current phase
+/// (keys or values of the block at t0), so the stream is requested a fixed
+/// distance ahead across the switches between keys and values.
+template <class KV>
+struct decode_stream {
+  const KV* kh;        // key row 0 of the KV head
+  const KV* vh;        // value row 0
+  const f16* k_scale;  // q8_0: scales of key row 0 (one per 32 elements)
+  const f16* v_scale;
+  std::size_t ld;         // elements between rows
+  std::size_t row_bytes;  // bytes of one row's elements
+  std::int64_t stop;      // rows at or beyond stop are not asked for
+  int head_dim;
+
+  void rows(const KV* base, const f16* scales, std::int64_t i, std::int64_t n) const noexcept {
+    n = std::min(n, stop - i);
+    if (n <= 0) return;
+    const std::size_t at = static_cast<std::size_t>(i) * ld;
+    const std::size_t elems_per_row = static_cast<std::size_t>(head_dim);
+    if (ld == elems_per_row) {  // contiguous rows: one range
+      simd::prefetch(base + at, static_cast<std::size_t>(n) * row_bytes);
+      if constexpr (is_q8<KV>)
+        simd::prefetch(scales + at / kv_q8_block,
+                       static_cast<std::size_t>(n) * (elems_per_row / kv_q8_block) * sizeof(f16));
+    } else {
+      for (std::int64_t r = 0; r < n; ++r) {
+        simd::prefetch(base + at + static_cast<std::size_t>(r) * ld, row_bytes);
+        if constexpr (is_q8<KV>)
+          simd::prefetch(scales + (at + static_cast<std::size_t>(r) * ld) / kv_q8_block,
+                         (elems_per_row / kv_q8_block) * sizeof(f16));
+      }
+    }
   }
-  // Column blocks of up to 16 accumulators (G × CV registers): each
-  // broadcast probability serves CV value registers.
+  /// n rows from u rows after the start of the keys (values: value_phase)
+  /// of the block [t0, t0 + cnt).
+  void ahead(bool value_phase, std::int64_t t0, int cnt, std::int64_t u,
+             std::int64_t n) const noexcept {
+    if (!value_phase && u < cnt) {  // this block's keys
+      const std::int64_t m = std::min<std::int64_t>(n, cnt - u);
+      rows(kh, k_scale, t0 + u, m);
+      u += m;
+      n -= m;
+    }
+    if (!value_phase) u -= cnt;  // now counted from the start of the values
+    if (n > 0 && u < cnt) {      // this block's values
+      const std::int64_t m = std::min<std::int64_t>(n, cnt - u);
+      rows(vh, v_scale, t0 + std::max<std::int64_t>(u, 0), m);
+      u += m;
+      n -= m;
+    }
+    if (n > 0) rows(kh, k_scale, t0 + cnt + (u - cnt), n);  // the next block's keys
+  }
+};
+
+/// One block of cnt <= block_keys keys for G heads: the scores of every key
+/// (into p, 16 at a time), one online-softmax step per head (m, l), then
+/// O = diag(alpha)·O + P·V. o holds G rows of dp values.
+template <int G, class KV, class KP>
+SHIFTROPE_FORCE_INLINE void decode_block(const float* const* q, KP k, KP v, std::size_t ld, int cnt,
+                                         int dp, float* o, float* m, float* l, float* p,
+                                         const decode_stream<KV>& st, std::int64_t t0) noexcept {
+  constexpr int bk = decode_blocking::block_keys;
+  constexpr int step = decode_blocking::step_keys;
+  constexpr float neg_inf = -std::numeric_limits<float>::infinity();
+  const std::int64_t pf = decode_blocking::prefetch_bytes / static_cast<std::int64_t>(st.row_bytes);
+  for (int t = 0; t < cnt; t += 16) {
+    if (t % step == 0) st.ahead(false, t0, cnt, pf + t, step);
+    fvec s[G];
+    key_scores16<G>(q, k + static_cast<std::size_t>(t) * ld, ld, std::min(cnt - t, 16), dp, s);
+    for (int g = 0; g < G; ++g) simd::store(p + g * bk + t, s[g]);
+  }
+  const int n_regs = (cnt + 15) / 16;
+  for (int g = 0; g < G; ++g) {
+    float* pg = p + g * bk;
+    fvec mx = simd::load(pg);
+    for (int r = 1; r < n_regs; ++r) mx = simd::max(mx, simd::load(pg + 16 * r));
+    const float m_new = std::max(m[g], simd::hmax_reg(mx));
+    const float m_safe = m_new == neg_inf ? 0.0f : m_new;  // nothing seen yet: every e^(.) is 0
+    const float alpha = std::exp(m[g] - m_safe);
+    fvec sum(0.0f);
+    for (int r = 0; r < n_regs; ++r) {
+      const fvec e = simd::exp(simd::load(pg + 16 * r) - fvec(m_safe));
+      simd::store(pg + 16 * r, e);
+      sum = sum + e;
+    }
+    l[g] = alpha * l[g] + simd::hsum_reg(sum);
+    m[g] = m_new;
+    if (alpha != 1.0f) {
+      float* og = o + static_cast<std::size_t>(g) * dp;
+      for (int c = 0; c < dp; c += 16) simd::store(og + c, simd::load(og + c) * fvec(alpha));
+    }
+  }
+  // P·V a group of keys at a time (its value rows stay in L1 across the
+  // column blocks), each in column blocks of up to 16 accumulators (G × CV
+  // registers): each broadcast probability serves CV value registers.
   constexpr int cv_max = G <= 2 ? 8 : 4;
   const std::size_t ldo = static_cast<std::size_t>(dp);
-  for (int c0 = 0; c0 < dp;) {
-    const int n = std::min(cv_max, (dp - c0) / 16);
-    dispatch<cv_max>(n, [&](auto cv) {
-      pv_heads<G, decltype(cv)::value>(p, v + static_cast<std::size_t>(c0), ld, cnt, o + c0, ldo,
-                                       alpha);
-    });
-    c0 += n * 16;
+  for (int t = 0; t < cnt; t += step) {
+    st.ahead(true, t0, cnt, pf + t, step);
+    const int n_keys = std::min(step, cnt - t);
+    for (int c0 = 0; c0 < dp;) {
+      const int n = std::min(cv_max, (dp - c0) / 16);
+      dispatch<cv_max>(n, [&](auto cv) {
+        pv_heads<G, decltype(cv)::value>(
+            p + t, v + (static_cast<std::size_t>(t) * ld + static_cast<std::size_t>(c0)), ld,
+            n_keys, o + c0, ldo);
+      });
+      c0 += n * 16;
+    }
   }
 }
 
-/// Keys [a, b) of one run for the G heads whose query copies are q[g]:
-/// block by block, asking for the rows prefetch_blocks ahead (up to `stop`).
+/// Keys [a, b) of one run for the G heads whose query copies are q[g],
+/// block by block; rows are asked for prefetch_bytes ahead (up to `stop`).
 template <int G, class KV>
 void decode_run(const context<float, KV>& cx, const float* const* q, const KV* kh, const KV* vh,
                 std::int64_t a, std::int64_t b, std::int64_t stop, float* o, float* m, float* l,
                 float* p) noexcept {
   using D = decode_blocking;
   const std::size_t ld = cx.pos_stride;
-  const std::size_t row_bytes = static_cast<std::size_t>(cx.head_dim) * sizeof(KV);
+  decode_stream<KV> st{kh,      vh,         nullptr,
+                       nullptr, ld,         static_cast<std::size_t>(cx.head_dim) * sizeof(KV),
+                       stop,    cx.head_dim};
+  if constexpr (is_q8<KV>) {
+    st.k_scale = cx.k_scale + static_cast<std::size_t>(kh - cx.k) / kv_q8_block;
+    st.v_scale = cx.v_scale + static_cast<std::size_t>(vh - cx.v) / kv_q8_block;
+  }
+  {  // the first rows, before the stream runs ahead of them
+    const std::int64_t pf =
+        decode_blocking::prefetch_bytes / static_cast<std::int64_t>(st.row_bytes);
+    const int cnt = static_cast<int>(std::min<std::int64_t>(D::block_keys, b - a));
+    st.ahead(false, a, cnt, 0, pf);
+  }
   for (std::int64_t t0 = a; t0 < b; t0 += D::block_keys) {
     const int cnt = static_cast<int>(std::min<std::int64_t>(D::block_keys, b - t0));
-    const std::int64_t pf = t0 + static_cast<std::int64_t>(D::prefetch_blocks) * D::block_keys;
-    for (std::int64_t i = pf; i < std::min(pf + D::block_keys, stop); ++i) {
-      simd::prefetch(kh + static_cast<std::size_t>(i) * ld, row_bytes);
-      simd::prefetch(vh + static_cast<std::size_t>(i) * ld, row_bytes);
-    }
     const KV* k_at = kh + static_cast<std::size_t>(t0) * ld;
     const KV* v_at = vh + static_cast<std::size_t>(t0) * ld;
     decode_block<G>(q, raw_at(cx.k, cx.k_scale, k_at), raw_at(cx.v, cx.v_scale, v_at), ld, cnt,
-                    cx.head_dim, o, m, l, p);
+                    cx.head_dim, o, m, l, p, st, t0);
   }
 }
 
